@@ -1,0 +1,79 @@
+"""create_app(settings): routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .config import Settings
+from .errors import ApiError
+from .http import JSONResponse, RequestContext, error_response, request_id
+from .iam.routes import router as iam_router
+from .runtime import Runtime
+
+log = logging.getLogger("devuc")
+
+# Environment variable through which `devuc serve` hands its resolved settings to each worker.
+SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    runtime = Runtime.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await runtime.close()
+
+    app = FastAPI(
+        title="devuc",
+        version=__version__,
+        description="Self-hosted IAM and CodeArts User Center compatible API.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.runtime = runtime
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(exc, request.url.path, request_id(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": ("request",), "msg": "invalid"}
+        name = ".".join(str(p) for p in first["loc"][1:]) or str(first["loc"][0])
+        err = ApiError("IAM.0007", f"Invalid parameter '{name}': {first['msg']}.")
+        return error_response(err, request.url.path, request_id(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code in (404, 405):
+            err = ApiError("APIGW.0101")
+        else:
+            err = ApiError("APIGW.0201", str(exc.detail), status=exc.status_code)
+        return error_response(err, request.url.path, request_id(request))
+
+    @app.get("/health", tags=["service"], summary="Liveness and database check")
+    async def health():
+        async with runtime.store.read() as conn:
+            await conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.include_router(iam_router)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory used by `devuc serve` workers: settings arrive resolved through the environment."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings.model_validate(json.loads(raw)) if raw else Settings.load()
+    return create_app(settings)

@@ -1,0 +1,215 @@
+"""The ``devuc`` command: serve, bootstrap, db, keys and developer tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ConfigError, Settings
+
+app = typer.Typer(help="devuc: self-hosted IAM and CodeArts User Center.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
+dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(dev_app, name="dev")
+
+err = Console(stderr=True)
+out = Console()
+
+FIRST_ACCOUNT = "devuc"
+FIRST_USER = "admin"
+CREDENTIALS_FILE = "credentials.json"
+
+DataDir = Annotated[
+    Optional[Path], typer.Option("--data-dir", help="Data folder (SQLite file, master key). [DEVUC_DATA_DIR]")
+]
+DatabaseUrl = Annotated[
+    Optional[str],
+    typer.Option("--database-url", help="SQLAlchemy URL, e.g. postgresql+asyncpg://... [DEVUC_DATABASE_URL]"),
+]
+ConfigFile = Annotated[
+    Optional[Path], typer.Option("--config", help="TOML configuration file. [DEVUC_CONFIG]")
+]
+
+
+def _settings(config: Path | None, **overrides) -> Settings:
+    try:
+        return Settings.load(config, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from .store.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+
+
+async def _with_runtime(settings: Settings, work):
+    from .runtime import Runtime
+
+    rt = Runtime.open(settings)
+    try:
+        return await work(rt)
+    finally:
+        await rt.close()
+
+
+def _write_credentials(settings: Settings, data: dict) -> Path:
+    path = settings.data_dir / CREDENTIALS_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+async def _prepare(settings: Settings) -> dict | None:
+    """Start-up work done once, before the workers start: token keys, region projects, and on
+    the very first start the first account. Returns that account's credentials, if created."""
+    from .iam import service
+
+    async def work(rt):
+        await rt.keyring.fernet()
+        await service.ensure_region_projects(rt)
+        if await service.has_accounts(rt):
+            return None
+        try:
+            created = await service.create_account(rt, FIRST_ACCOUNT, FIRST_USER)
+        except service.AccountExists:  # another node got there first
+            return None
+        return created.as_dict()
+
+    return await _with_runtime(settings, work)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to bind. [DEVUC_HOST]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port. [DEVUC_PORT]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes. [DEVUC_WORKERS]")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run the service (applies migrations first)."""
+    import uvicorn
+
+    from .app import SETTINGS_ENV
+
+    settings = _settings(
+        config, host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url
+    )
+    _migrate(settings)
+    first = asyncio.run(_prepare(settings))
+    if first:
+        path = _write_credentials(settings, first)
+        out.print("[bold]First start: created the first account. Keep these credentials:[/]")
+        out.print_json(json.dumps(first))
+        out.print(f"(also written to {path}, readable by its owner only)")
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    out.print(f"devuc listening on http://{settings.host}:{settings.port}")
+    uvicorn.run(
+        "devuc.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        server_header=False,
+    )
+
+
+@app.command()
+def bootstrap(
+    account: Annotated[str, typer.Option(help="Account (domain) name.")],
+    user: Annotated[str, typer.Option(help="Name of the account's owner user.")],
+    password: Annotated[
+        Optional[str], typer.Option(help="Owner password (generated when not given).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create an account with its owner, admin group, region projects and an access key."""
+    from .iam import service
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _migrate(settings)
+    try:
+        created = asyncio.run(
+            _with_runtime(settings, lambda rt: service.create_account(rt, account, user, password))
+        )
+    except service.AccountExists:
+        err.print(f"[red]error:[/] an account named {account!r} exists already; nothing was changed")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    data = created.as_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table(title=f"account {account}", show_header=False)
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    out.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """Apply pending migrations."""
+    from .store.migrate import current
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _migrate(settings)
+    out.print(f"database at revision {current(settings.effective_database_url)}")
+
+
+@db_app.command("current")
+def db_current(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """Show the database's schema revision."""
+    from .store.migrate import current
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    out.print(current(settings.effective_database_url) or "empty (no migrations applied)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """Start signing tokens with a new key; tokens signed earlier stay valid until they expire."""
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _migrate(settings)
+    count = asyncio.run(_with_runtime(settings, lambda rt: rt.keyring.rotate()))
+    out.print(f"token keys rotated; {count} key(s) in the ring")
+
+
+@dev_app.command("check-signing")
+def check_signing(path: Annotated[Path, typer.Argument(help="A signing-vectors JSON file.")]) -> None:
+    """Check devuc's signature verifier against a file of signed requests."""
+    from .iam.signing_vectors import check_file
+
+    raise typer.Exit(check_file(str(path)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

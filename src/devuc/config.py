@@ -1,0 +1,119 @@
+"""Settings: one place for every knob.
+
+Precedence, highest first: explicit overrides (CLI flags), ``DEVUC_*`` environment variables,
+an optional TOML file (``--config`` or ``DEVUC_CONFIG``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+# The default region catalogue: both region tables of spec/codearts-uc.md §2.
+DEFAULT_REGIONS: list[dict[str, str]] = [
+    {"id": "af-north-1", "name": "AF-Cairo"},
+    {"id": "af-south-1", "name": "AF-Johannesburg"},
+    {"id": "ap-southeast-3", "name": "AP-Singapore"},
+    {"id": "la-north-2", "name": "LA-Mexico City2"},
+    {"id": "la-south-2", "name": "LA-Santiago"},
+    {"id": "me-east-1", "name": "ME-Riyadh"},
+    {"id": "sa-brazil-1", "name": "LA-Sao Paulo1"},
+    {"id": "tr-west-1", "name": "TR-Istanbul"},
+    {"id": "cn-south-1", "name": "CN South-Guangzhou"},
+    {"id": "cn-east-2", "name": "CN East-Shanghai2"},
+    {"id": "cn-east-3", "name": "CN East-Shanghai1"},
+    {"id": "cn-south-2", "name": "CN South-Shenzhen"},
+    {"id": "cn-southwest-2", "name": "CN Southwest-Guiyang1"},
+    {"id": "cn-north-4", "name": "CN North-Beijing4"},
+    {"id": "cn-north-1", "name": "CN North-Beijing1"},
+]
+
+
+class Region(BaseModel):
+    id: str = Field(pattern=r"^[A-Za-z0-9-]{1,40}$")
+    name: str = ""
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting is wrong."""
+
+
+class Settings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    data_dir: Path = Path("devuc-data")
+    database_url: str | None = None
+    # Master key that encrypts token keys and secret access keys at rest. When unset, a key file
+    # is generated in the data folder (owner-only permissions).
+    secret_key: str | None = None
+    # Externally visible base URL used in "links"; derived from the request when unset.
+    public_url: str | None = None
+    regions: list[Region] = Field(default_factory=lambda: [Region(**r) for r in DEFAULT_REGIONS])
+    log_level: str = "info"
+
+    token_ttl_seconds: int = Field(86400, ge=60, le=86400)
+    login_failed_times: int = Field(5, ge=1, le=100)
+    login_failure_window_minutes: int = Field(15, ge=1, le=1440)
+    lockout_minutes: int = Field(15, ge=1, le=1440)
+    aksk_failures_before_lock: int = Field(5, ge=1, le=100)
+    aksk_lock_minutes: int = Field(5, ge=1, le=1440)
+    signature_max_skew_seconds: int = Field(900, ge=1, le=86400)
+    password_min_length: int = Field(8, ge=6, le=32)
+    max_users_per_account: int = Field(50, ge=1, le=2000)
+
+    max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    iam_max_body_bytes: int = Field(32 * 1024, ge=1024)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_unique(cls, regions: list[Region]) -> list[Region]:
+        ids = [r.id for r in regions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("region ids must be unique")
+        if not ids:
+            raise ValueError("at least one region is required")
+        return regions
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'devuc.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @classmethod
+    def load(cls, config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {}
+        config_file = config_file or os.environ.get("DEVUC_CONFIG")
+        if config_file:
+            try:
+                values.update(tomllib.loads(Path(config_file).read_text()))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        for name in cls.model_fields:
+            env = os.environ.get(f"DEVUC_{name.upper()}")
+            if env is not None and name != "regions":
+                values[name] = env
+        regions_env = os.environ.get("DEVUC_REGIONS")
+        if regions_env:
+            # "id=Name,id2=Name2" or plain "id,id2"
+            values["regions"] = [
+                {"id": part.split("=", 1)[0].strip(), "name": part.split("=", 1)[-1].strip()}
+                for part in regions_env.split(",")
+                if part.strip()
+            ]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"invalid setting {field}: {first['msg']}") from exc

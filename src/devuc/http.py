@@ -1,0 +1,118 @@
+"""HTTP plumbing shared by every service folder: the JSON response class, request ids, the body
+limit, reading JSON bodies, and the base URL used in ``links``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError, error_body
+from .validation import parse_json
+
+log = logging.getLogger("devuc")
+
+JSON_MEDIA_TYPE = "application/json; charset=utf8"
+
+
+class JSONResponse(Response):
+    media_type = JSON_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, headers=headers)
+
+
+def request_id(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "")
+
+
+def error_response(err: ApiError, path: str, rid: str) -> JSONResponse:
+    return JSONResponse(error_body(err, path, rid), status_code=err.status, headers=err.headers)
+
+
+def base_url(request: Request) -> str:
+    public = request.app.state.runtime.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
+async def read_json(request: Request, *, invalid: str, limit: int | None = None, too_big: str = "") -> Any:
+    """The parsed JSON body. ``limit``: a smaller per-family size limit answered with ``too_big``."""
+    raw = await request.body()
+    if limit is not None and len(raw) > limit:
+        raise ApiError(too_big, f"The request body is larger than {limit} bytes.")
+    return parse_json(raw, invalid)
+
+
+class RequestContext:
+    """Gives every request an id (``X-Request-Id`` / ``X-IAM-Trace-Id`` on the response) and
+    refuses bodies over the size limit before they are read whole (413 ``APIGW.0201``)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = secrets.token_hex(16)
+        scope.setdefault("state", {})["request_id"] = rid
+        id_headers = [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", f"token_null_{rid}".encode())]
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + id_headers
+            await send(message)
+
+        too_large = ApiError("APIGW.0201", "The request body is too large.", status=413)
+        length = _content_length(scope)
+        if length is not None and length > self.max_body_bytes:
+            await error_response(too_large, scope["path"], rid)(scope, receive, send_with_ids)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise too_large
+            return message
+
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_ids(message)
+
+        try:
+            await self.app(scope, limited_receive, send_tracked)
+        except Exception as exc:  # the last line of defence: a 500 in the catalogue's shape
+            # Only the exception type and the request id are logged: never bodies or headers.
+            log.error("unexpected %s on %s %s (request %s)", type(exc).__name__,
+                      scope["method"], scope["path"], rid)
+            if started:
+                raise
+            await error_response(ApiError("IAM.0006"), scope["path"], rid)(scope, receive, send_with_ids)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,198 @@
+"""The one place that decides who is calling.
+
+:func:`principal` is the FastAPI dependency every authenticated route uses. It accepts an
+``X-Auth-Token`` or an AK/SK-signed request (spec/iam.md §2.2, spec/aksk-signing.md) and returns a
+:class:`~devuc.iam.identity.Principal`; any failure is an ``APIGW.*`` error (spec/iam.md §5.2).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import Request
+from sqlalchemy import select, update
+
+from ..errors import ApiError
+from ..runtime import Runtime
+from ..store import tables as t
+from ..store.db import now_us
+from . import signing
+from .identity import Principal, iso_z, load_principal
+from .service import read_token
+
+log = logging.getLogger("devuc.auth")
+
+AUTH_PREFIX = "Incorrect IAM authentication information: "
+# last_use_time is refreshed at most this often per key, to keep signed calls free of writes.
+LAST_USE_RESOLUTION_US = 60_000_000
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _unauthorized(detail: str, code: str = "APIGW.0301") -> ApiError:
+    return ApiError(code, AUTH_PREFIX + detail if code == "APIGW.0301" else detail)
+
+
+def mask_ak(access: str) -> str:
+    return access[:3] + "*" * max(len(access) - 6, 0) + access[-3:] if len(access) > 6 else "***"
+
+
+async def principal(request: Request) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    rt = runtime(request)
+    headers = request.headers
+    if signing.is_signed(headers.items()):
+        who = await _from_signature(rt, request)
+    elif headers.get("x-auth-token"):
+        who = await _from_token(rt, headers["x-auth-token"])
+    else:
+        raise _unauthorized("x-auth-token not found")
+    request.state.principal = who
+    return who
+
+
+async def _from_token(rt: Runtime, token: str) -> Principal:
+    state = await read_token(rt, token.strip())
+    if state is None:
+        raise _unauthorized("decrypt token fail")
+    if state.status == "revoked":
+        raise ApiError("APIGW.0307")
+    if state.status == "expired":
+        raise _unauthorized(f"token expires, expires_at: {iso_z(state.payload.expires_us)}")
+    assert state.principal is not None
+    return state.principal
+
+
+def signed_request(request: Request, body: bytes) -> signing.SignedRequest:
+    scope = request.scope
+    target = scope.get("raw_path") or scope["path"].encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    return signing.SignedRequest(
+        method=scope["method"],
+        target=target.decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
+    )
+
+
+async def _from_signature(rt: Runtime, request: Request) -> Principal:
+    settings = rt.settings
+    try:
+        auth = signing.parse_authorization(request.headers.items())
+    except signing.SignatureError as exc:
+        raise ApiError("APIGW.0301", exc.message) from exc
+    masked = mask_ak(auth.access)
+    async with rt.store.read() as conn:
+        key = (
+            await conn.execute(
+                select(
+                    t.access_keys,
+                    t.users.c.enabled.label("user_enabled"),
+                    t.users.c.access_mode,
+                ).join(t.users, t.users.c.id == t.access_keys.c.user_id)
+                .where(t.access_keys.c.access == auth.access)
+            )
+        ).first()
+    now = now_us()
+    if key is None:
+        raise _unauthorized(f"Get secretKey failed,ak:{masked},err:ak not exist")
+    if key.locked_until_us > now:
+        raise _unauthorized("AK access failed to reach the limit,forbidden")
+    if key.status != "active" or not key.user_enabled:
+        raise _unauthorized(f"ak {masked} is inactive")
+    if key.temporary and (key.expires_us or 0) <= now:
+        raise _unauthorized("security token expired")
+    if key.access_mode == "console":
+        raise ApiError("IAM.0081")
+
+    body = await request.body()
+    try:
+        signing.verify(
+            signed_request(request, body),
+            auth,
+            rt.vault.open(key.secret_enc),
+            now=time.time(),
+            max_skew_seconds=settings.signature_max_skew_seconds,
+            security_token=rt.vault.open(key.security_token_enc) if key.temporary else None,
+        )
+    except signing.SignatureError as exc:
+        await _signature_failed(rt, auth.access, exc.reason)
+        raise ApiError("APIGW.0301", exc.message) from exc
+
+    async with rt.store.read() as conn:
+        who, _ = await load_principal(
+            conn,
+            key.user_id,
+            key.account_id,
+            await _signed_project(conn, request, key.account_id),
+            method="aksk",
+            access_key=auth.access,
+            expires_us=key.expires_us,
+        )
+    if who is None:
+        raise _unauthorized(f"ak {masked} is inactive")
+    if key.failed_signatures or (key.last_use_us or 0) < now - LAST_USE_RESOLUTION_US:
+        async with rt.store.write() as conn:
+            await conn.execute(
+                update(t.access_keys)
+                .where(t.access_keys.c.access == auth.access)
+                .values(failed_signatures=0, last_use_us=now)
+            )
+    return who
+
+
+async def _signed_project(conn, request: Request, account_id: str) -> str | None:
+    """The project named by X-Project-Id (None if absent); 403 unless it is the key's account's,
+    and likewise X-Domain-Id must be the key's account."""
+    forbidden = ApiError("APIGW.0302")
+    domain_id = request.headers.get("x-domain-id")
+    if domain_id is not None and domain_id != account_id:
+        raise forbidden
+    project_id = request.headers.get("x-project-id")
+    if project_id is None:
+        return None
+    found = (
+        await conn.execute(
+            select(t.region_projects.c.id).where(
+                t.region_projects.c.id == project_id,
+                t.region_projects.c.account_id == account_id,
+                t.region_projects.c.enabled.is_(True),
+            )
+        )
+    ).first()
+    if found is None:
+        raise forbidden
+    return project_id
+
+
+async def _signature_failed(rt: Runtime, access: str, reason: str) -> None:
+    """Count a bad signature; past the limit the key is locked for a while."""
+    settings = rt.settings
+    async with rt.store.write() as conn:
+        await conn.execute(
+            update(t.access_keys)
+            .where(t.access_keys.c.access == access)
+            .values(failed_signatures=t.access_keys.c.failed_signatures + 1)
+        )
+        failures = (
+            await conn.execute(
+                select(t.access_keys.c.failed_signatures).where(t.access_keys.c.access == access)
+            )
+        ).scalar()
+        if failures is not None and failures > settings.aksk_failures_before_lock:
+            await conn.execute(
+                update(t.access_keys)
+                .where(t.access_keys.c.access == access)
+                .values(
+                    failed_signatures=0,
+                    locked_until_us=now_us() + settings.aksk_lock_minutes * 60_000_000,
+                )
+            )
+            log.warning("access key locked after repeated bad signatures: ak=%s", mask_ak(access))
+    log.info("bad signature: ak=%s reason=%s", mask_ak(access), reason)

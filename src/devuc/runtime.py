@@ -1,0 +1,34 @@
+"""What a running devuc holds: settings, the store, the vault and the token key ring.
+
+Shared by the HTTP app and the CLI, so both apply the same rules to the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Settings
+from .iam.tokens import TokenKeyring
+from .store.db import Store
+from .store.vault import Vault, load_master_key
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    vault: Vault
+    keyring: TokenKeyring
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        store = Store(settings.effective_database_url)
+        vault = Vault(load_master_key(settings.secret_key, settings.data_dir))
+        return cls(settings, store, vault, TokenKeyring(store, vault, settings.token_ttl_seconds))
+
+    @property
+    def region_ids(self) -> list[str]:
+        return [r.id for r in self.settings.regions]
+
+    async def close(self) -> None:
+        await self.store.close()
