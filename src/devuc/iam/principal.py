@@ -40,6 +40,10 @@ def mask_ak(access: str) -> str:
     return access[:3] + "*" * max(len(access) - 6, 0) + access[-3:] if len(access) > 6 else "***"
 
 
+def has_credentials(request: Request) -> bool:
+    return bool(request.headers.get("x-auth-token")) or signing.is_signed(request.headers.items())
+
+
 async def principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
@@ -49,14 +53,14 @@ async def principal(request: Request) -> Principal:
     if signing.is_signed(headers.items()):
         who = await _from_signature(rt, request)
     elif headers.get("x-auth-token"):
-        who = await _from_token(rt, headers["x-auth-token"])
+        who = await from_token(rt, headers["x-auth-token"])
     else:
         raise _unauthorized("x-auth-token not found")
     request.state.principal = who
     return who
 
 
-async def _from_token(rt: Runtime, token: str) -> Principal:
+async def from_token(rt: Runtime, token: str) -> Principal:
     state = await read_token(rt, token.strip())
     if state is None:
         raise _unauthorized("decrypt token fail")

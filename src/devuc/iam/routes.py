@@ -10,9 +10,9 @@ from starlette.responses import Response
 from ..errors import ApiError
 from ..http import JSONResponse, base_url, empty, read_json
 from ..validation import query_bool, query_int
-from . import service
+from . import keys, service
 from .identity import Principal
-from .principal import principal, runtime
+from .principal import from_token, has_credentials, principal, runtime
 
 router = APIRouter()
 Caller = Annotated[Principal, Depends(principal)]
@@ -272,3 +272,65 @@ async def check_group_member(request: Request, caller: Caller, group_id: str, us
 async def remove_group_member(request: Request, caller: Caller, group_id: str, user_id: str):
     await service.remove_group_member(runtime(request), caller, group_id, user_id)
     return empty()
+
+
+# --- access keys ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v3.0/OS-CREDENTIAL/credentials", status_code=201, tags=["access keys"],
+    summary="Create a permanent access key",
+)
+async def create_permanent_access_key(request: Request, caller: Caller):
+    credential, secret = await keys.create_permanent(runtime(request), caller, await _iam_body(request))
+    return JSONResponse({"credential": {**credential, "secret": secret}}, status_code=201)
+
+
+@router.get("/v3.0/OS-CREDENTIAL/credentials", tags=["access keys"], summary="List permanent access keys")
+async def list_permanent_access_keys(request: Request, caller: Caller, user_id: str | None = None):
+    rows = await keys.list_permanent(runtime(request), caller, user_id)
+    return JSONResponse({"credentials": [keys.key_json(r) for r in rows]})
+
+
+@router.get(
+    "/v3.0/OS-CREDENTIAL/credentials/{access_key}", tags=["access keys"],
+    summary="Show a permanent access key",
+)
+async def show_permanent_access_key(request: Request, caller: Caller, access_key: str):
+    row = await keys.show_permanent(runtime(request), caller, access_key)
+    return JSONResponse({"credential": keys.key_json(row, with_last_use=True)})
+
+
+@router.put(
+    "/v3.0/OS-CREDENTIAL/credentials/{access_key}", tags=["access keys"],
+    summary="Enable, disable or describe a permanent access key",
+)
+async def update_permanent_access_key(request: Request, caller: Caller, access_key: str):
+    row = await keys.update_permanent(runtime(request), caller, access_key, await _iam_body(request))
+    return JSONResponse({"credential": keys.key_json(row)})
+
+
+@router.delete(
+    "/v3.0/OS-CREDENTIAL/credentials/{access_key}", status_code=204, tags=["access keys"],
+    summary="Delete a permanent access key",
+)
+async def delete_permanent_access_key(request: Request, caller: Caller, access_key: str):
+    await keys.delete_permanent(runtime(request), caller, access_key)
+    return empty()
+
+
+@router.post(
+    "/v3.0/OS-CREDENTIAL/securitytokens", status_code=201, tags=["access keys"],
+    summary="Create a temporary access key from a token",
+)
+async def create_temporary_access_key(request: Request):
+    rt = runtime(request)
+    duration, body_token = keys.parse_temporary_request(
+        await read_json(request, invalid="IAM.1102", limit=rt.settings.iam_max_body_bytes, too_big="IAM.1101")
+    )
+    if has_credentials(request) or not body_token:
+        caller = await principal(request)
+    else:  # the deprecated way: the token travels in the body
+        caller = await from_token(rt, body_token)
+    credential = await keys.create_temporary(rt, caller, duration)
+    return JSONResponse({"credential": credential}, status_code=201)
