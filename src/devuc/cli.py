@@ -43,6 +43,8 @@ ConfigFile = Annotated[
 
 
 def _settings(config: Path | None, **overrides) -> Settings:
+    # Everything devuc writes (database, master key, credentials) is for its owner's eyes only.
+    os.umask(0o077)
     try:
         return Settings.load(config, **overrides)
     except ConfigError as exc:
