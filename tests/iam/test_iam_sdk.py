@@ -266,3 +266,34 @@ def test_third_permanent_key_is_refused(server: Server, account):
     client.create_permanent_access_key(request)  # the owner had one from bootstrap
     exc = refused(lambda: client.create_permanent_access_key(request))
     assert exc.status_code == 400 and exc.error_msg == "akSkNumExceed"
+
+
+def test_with_endpoints_and_explicit_ids(server: Server, account):
+    """`with_endpoints([...])` and no region: no discovery, the ids come with the credentials."""
+    creds = GlobalCredentials(account["access"], account["secret"], account["account_id"])
+    client = IamClient.new_builder().with_credentials(creds).with_endpoints([server.base_url]).build()
+    users = client.keystone_list_users(m.KeystoneListUsersRequest()).users
+    assert [u.id for u in users] == [account["user_id"]]
+    basic = BasicCredentials(account["access"], account["secret"], account["projects"]["ap-southeast-3"])
+    client = IamClient.new_builder().with_credentials(basic).with_endpoints([server.base_url]).build()
+    assert client.keystone_list_auth_domains(m.KeystoneListAuthDomainsRequest()).domains[0].id == \
+        account["account_id"]
+
+
+def test_password_token_call_ignores_any_signature(server: Server, account):
+    """SDK users of the password API may hold dummy keys (spec/iam.md §2.2)."""
+    creds = GlobalCredentials("DUMMYDUMMYDUMMYDUMMY", "d" * 40, account["account_id"])
+    client = IamClient.new_builder().with_credentials(creds).with_endpoints([server.base_url]).build()
+    issued = client.keystone_create_user_token_by_password(password_token_request(account))
+    assert issued.x_subject_token
+
+
+def test_check_signing_command_over_the_shared_vectors():
+    from support import SHARED_DIR, devuc
+
+    vectors = SHARED_DIR / "testdata" / "signing-vectors.json"
+    if not vectors.is_file():
+        pytest.skip(f"{vectors} not found")
+    result = devuc("dev", "check-signing", str(vectors), check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "122 passed, 0 failed"
