@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,8 +18,11 @@ from . import __version__
 from .config import Settings
 from .errors import ApiError
 from .http import JSONResponse, RequestContext, error_response, request_id
+from .codearts.routes import router as codearts_router
+from .codearts.privateaccess.routes import router as private_access_router
 from .iam.routes import router as iam_router
 from .runtime import Runtime
+from .schemas import BODY_MODELS, Health, documented
 
 log = logging.getLogger("devuc")
 
@@ -61,15 +66,50 @@ def create_app(settings: Settings) -> FastAPI:
             err = ApiError("APIGW.0201", str(exc.detail), status=exc.status_code)
         return error_response(err, request.url.path, request_id(request))
 
-    @app.get("/health", tags=["service"], summary="Liveness and database check")
+    @app.get(
+        "/health",
+        tags=["service"],
+        summary="Liveness and database check",
+        **documented(ok=Health, family="flat"),
+    )
     async def health():
         async with runtime.store.read() as conn:
             await conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.include_router(iam_router)
+    app.include_router(codearts_router)
+    app.include_router(private_access_router)
+    app.openapi = lambda: _openapi(app)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, plus the request and response models routes name through
+    ``schemas.documented``; the 422 FastAPI adds never happens here (bad input is a 400)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    _, defs = models_json_schema(
+        [(model, "validation") for model in BODY_MODELS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    document.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+    for schemas_name in ("HTTPValidationError", "ValidationError"):
+        document["components"]["schemas"].pop(schemas_name, None)
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for response in responses.values():
+                for media in response.get("content", {}).values():
+                    if "$ref" in media.get("schema", {}):
+                        media["schema"] = {"$ref": media["schema"]["$ref"]}
+    app.openapi_schema = document
+    return document
 
 
 def app_from_env() -> FastAPI:

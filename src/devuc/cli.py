@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .codearts.privateaccess.cli import app as vpcep_app
 from .config import ConfigError, Settings
 
 app = typer.Typer(help="devuc: self-hosted IAM and CodeArts User Center.", no_args_is_help=True)
@@ -22,6 +23,7 @@ dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dev_app, name="dev")
+app.add_typer(vpcep_app, name="vpcep")
 
 err = Console(stderr=True)
 out = Console()
@@ -133,6 +135,8 @@ def serve(
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         server_header=False,
+        # PROXY protocol v2 from trusted proxies; plain HTTP otherwise (devuc/proxy_protocol.py)
+        http="devuc.proxy_protocol:ProxyProtocolHttp",
     )
 
 

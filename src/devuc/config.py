@@ -6,12 +6,13 @@ an optional TOML file (``--config`` or ``DEVUC_CONFIG``), then the defaults belo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 # The default region catalogue: both region tables of spec/codearts-uc.md §2.
 DEFAULT_REGIONS: list[dict[str, str]] = [
@@ -68,6 +69,45 @@ class Settings(BaseModel):
 
     max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
     iam_max_body_bytes: int = Field(32 * 1024, ge=1024)
+
+    # Private access (spec/codearts-uc.md §4.3, §6). VPC endpoints an account may allow-list per
+    # region (the real number is not public; 100 is the spec's default).
+    vpcep_quota: int = Field(100, ge=1, le=10000)
+    # Regions where private access is enforced (spec §8 item 17); empty: every configured region.
+    private_access_regions: list[str] = Field(default_factory=list)
+    # Proxies (addresses or CIDR ranges) believed when they say which VPC endpoint a request came
+    # through, by a PROXY protocol v2 TLV or by the header below; from anyone else both are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    vpcep_header: str = Field("X-Vpcep-Id", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    # The PROXY v2 TLV carrying the VPC endpoint ID: AWS PrivateLink's 0xEA / subtype 0x01 by
+    # default; a subtype of -1 means the whole TLV value is the ID.
+    proxy_protocol_tlv_type: int = Field(0xEA, ge=0, le=255)
+    proxy_protocol_tlv_subtype: int = Field(0x01, ge=-1, le=255)
+
+    @field_validator("trusted_proxies", "private_access_regions", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # DEVUC_TRUSTED_PROXIES="10.0.0.0/8,192.0.2.7" from the environment
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from exc
+        return entries
+
+    @model_validator(mode="after")
+    def _private_access_regions_known(self) -> Settings:
+        unknown = set(self.private_access_regions) - {r.id for r in self.regions}
+        if unknown:
+            raise ValueError(f"private_access_regions names unknown regions: {sorted(unknown)}")
+        return self
 
     @field_validator("regions")
     @classmethod

@@ -11,11 +11,14 @@ import asyncio
 import functools
 import logging
 import time
+from dataclasses import replace
 
 from fastapi import Request
 from sqlalchemy import select, update
 
+from ..codearts.privateaccess import service as private_access
 from ..errors import ApiError
+from ..proxy_protocol import trusted_proxies, vpc_endpoint
 from ..runtime import Runtime
 from ..store import tables as t
 from ..store.db import now_us
@@ -49,6 +52,19 @@ def has_credentials(request: Request) -> bool:
 
 
 async def principal(request: Request) -> Principal:
+    """Who is calling, admitted by private access (403 ``UC.00011065`` when the account's private
+    access does not allow the VPC endpoint the request came through)."""
+    who = await authenticated(request)
+    if not getattr(request.state, "private_access_checked", False):
+        await private_access.enforce(runtime(request), who, f"{request.method} {request.url.path}")
+        request.state.private_access_checked = True
+    return who
+
+
+async def authenticated(request: Request) -> Principal:
+    """Who is calling, with the VPC endpoint the request came through, before private access is
+    applied: only the routes that manage or report private access depend on this directly, so an
+    administrator cannot lock the account out (spec/codearts-uc.md §6, contract 6)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -60,6 +76,11 @@ async def principal(request: Request) -> Principal:
         who = await from_token(rt, headers["x-auth-token"])
     else:
         raise _unauthorized("x-auth-token not found")
+    settings = rt.settings
+    endpoint = vpc_endpoint(
+        request.scope, trusted_proxies(tuple(settings.trusted_proxies)), settings.vpcep_header
+    )
+    who = replace(who, vpc_endpoint=endpoint)
     request.state.principal = who
     return who
 

@@ -9,8 +9,10 @@ from starlette.responses import Response
 
 from ..errors import ApiError
 from ..http import JSONResponse, base_url, empty, read_json
+from ..schemas import documented
 from ..validation import query_bool, query_int
 from . import keys, service
+from . import schemas as s
 from .identity import Principal
 from .principal import from_token, has_credentials, principal, runtime
 
@@ -36,7 +38,12 @@ def _links(request: Request, *, self_only: bool = False) -> dict:
 # --- tokens -----------------------------------------------------------------------------------
 
 
-@router.post("/v3/auth/tokens", status_code=201, tags=["tokens"], summary="Get a token by password")
+@router.post(
+    "/v3/auth/tokens",
+    tags=["tokens"],
+    summary="Get a token by password",
+    **documented(ok=s.TokenResponse, status=201, body=s.PasswordTokenRequest, headers={"X-Subject-Token": "the new token"}),
+)
 async def create_token(request: Request, nocatalog: str | None = None):
     rt = runtime(request)
     login = service.parse_password_login(await _iam_body(request))
@@ -55,7 +62,12 @@ async def _subject(request: Request, caller: Principal, subject: str | None):
     return state
 
 
-@router.get("/v3/auth/tokens", tags=["tokens"], summary="Validate a token")
+@router.get(
+    "/v3/auth/tokens",
+    tags=["tokens"],
+    summary="Validate a token",
+    **documented(ok=s.TokenResponse, errors=(404,), headers={"X-Subject-Token": "the checked token"}),
+)
 async def validate_token(
     request: Request,
     caller: Caller,
@@ -68,7 +80,12 @@ async def validate_token(
     return JSONResponse({"token": body}, headers={"X-Subject-Token": x_subject_token.strip()})
 
 
-@router.head("/v3/auth/tokens", tags=["tokens"], summary="Check a token")
+@router.head(
+    "/v3/auth/tokens",
+    tags=["tokens"],
+    summary="Check a token",
+    **documented(errors=(404,), headers={"X-Subject-Token": "the checked token"}),
+)
 async def check_token(
     request: Request, caller: Caller, x_subject_token: Annotated[str | None, Header()] = None
 ):
@@ -76,7 +93,12 @@ async def check_token(
     return Response(status_code=200, headers={"X-Subject-Token": x_subject_token.strip()})
 
 
-@router.delete("/v3/auth/tokens", status_code=204, tags=["tokens"], summary="Revoke a token")
+@router.delete(
+    "/v3/auth/tokens",
+    tags=["tokens"],
+    summary="Revoke a token",
+    **documented(status=204, errors=(404,)),
+)
 async def delete_token(
     request: Request, caller: Caller, x_subject_token: Annotated[str | None, Header()] = None
 ):
@@ -89,7 +111,12 @@ async def delete_token(
 # --- projects and domains ---------------------------------------------------------------------
 
 
-@router.get("/v3/projects", tags=["projects"], summary="Query region projects")
+@router.get(
+    "/v3/projects",
+    tags=["projects"],
+    summary="Query region projects",
+    **documented(ok=s.ProjectList),
+)
 async def list_projects(
     request: Request,
     caller: Caller,
@@ -122,7 +149,12 @@ async def list_projects(
     )
 
 
-@router.get("/v3/auth/projects", tags=["projects"], summary="Projects the caller may use")
+@router.get(
+    "/v3/auth/projects",
+    tags=["projects"],
+    summary="Projects the caller may use",
+    **documented(ok=s.AuthProjectList),
+)
 async def list_auth_projects(request: Request, caller: Caller):
     rows = await service.list_projects(runtime(request), caller, enabled=True)
     url = base_url(request)
@@ -134,7 +166,12 @@ async def list_auth_projects(request: Request, caller: Caller):
     )
 
 
-@router.get("/v3/auth/domains", tags=["projects"], summary="The caller's account")
+@router.get(
+    "/v3/auth/domains",
+    tags=["projects"],
+    summary="The caller's account",
+    **documented(ok=s.DomainList),
+)
 async def list_auth_domains(request: Request, caller: Caller):
     row = await service.account_row(runtime(request), caller.account_id)
     domain = {
@@ -150,7 +187,12 @@ async def list_auth_domains(request: Request, caller: Caller):
 # --- users ------------------------------------------------------------------------------------
 
 
-@router.post("/v3.0/OS-USER/users", status_code=201, tags=["users"], summary="Create an IAM user")
+@router.post(
+    "/v3.0/OS-USER/users",
+    tags=["users"],
+    summary="Create an IAM user",
+    **documented(ok=s.UserResponse, status=201, body=s.CreateUserRequest, family="flat"),
+)
 async def create_user(request: Request, caller: Caller):
     body = await _iam_body(request)
     if not isinstance(body, dict):
@@ -159,7 +201,12 @@ async def create_user(request: Request, caller: Caller):
     return JSONResponse({"user": service.user_json(row, for_create=True)}, status_code=201)
 
 
-@router.get("/v3/users", tags=["users"], summary="List IAM users")
+@router.get(
+    "/v3/users",
+    tags=["users"],
+    summary="List IAM users",
+    **documented(ok=s.UserList),
+)
 async def list_users(
     request: Request,
     caller: Caller,
@@ -182,13 +229,23 @@ async def list_users(
     )
 
 
-@router.get("/v3.0/OS-USER/users/{user_id}", tags=["users"], summary="Show an IAM user")
+@router.get(
+    "/v3.0/OS-USER/users/{user_id}",
+    tags=["users"],
+    summary="Show an IAM user",
+    **documented(ok=s.UserDetailResponse, family="flat", errors=(404,)),
+)
 async def show_user(request: Request, caller: Caller, user_id: str):
     row = await service.show_user(runtime(request), caller, user_id)
     return JSONResponse({"user": service.user_detail_json(row, base_url(request))})
 
 
-@router.put("/v3.0/OS-USER/users/{user_id}", tags=["users"], summary="Update an IAM user")
+@router.put(
+    "/v3.0/OS-USER/users/{user_id}",
+    tags=["users"],
+    summary="Update an IAM user",
+    **documented(ok=s.UserResponse, body=s.UpdateUserRequest, family="flat", errors=(404,)),
+)
 async def update_user(request: Request, caller: Caller, user_id: str):
     body = await _iam_body(request)
     if not isinstance(body, dict):
@@ -198,14 +255,22 @@ async def update_user(request: Request, caller: Caller, user_id: str):
 
 
 @router.post(
-    "/v3/users/{user_id}/password", status_code=204, tags=["users"], summary="Change own password"
+    "/v3/users/{user_id}/password",
+    tags=["users"],
+    summary="Change own password",
+    **documented(status=204, body=s.PasswordChangeRequest, errors=(404,)),
 )
 async def change_password(request: Request, caller: Caller, user_id: str):
     await service.change_own_password(runtime(request), caller, user_id, await _iam_body(request))
     return empty()
 
 
-@router.delete("/v3/users/{user_id}", status_code=204, tags=["users"], summary="Delete an IAM user")
+@router.delete(
+    "/v3/users/{user_id}",
+    tags=["users"],
+    summary="Delete an IAM user",
+    **documented(status=204, errors=(404,)),
+)
 async def delete_user(request: Request, caller: Caller, user_id: str):
     await service.delete_user(runtime(request), caller, user_id)
     return empty()
@@ -214,7 +279,12 @@ async def delete_user(request: Request, caller: Caller, user_id: str):
 # --- user groups ------------------------------------------------------------------------------
 
 
-@router.get("/v3/groups", tags=["groups"], summary="List user groups")
+@router.get(
+    "/v3/groups",
+    tags=["groups"],
+    summary="List user groups",
+    **documented(ok=s.GroupList),
+)
 async def list_groups(
     request: Request, caller: Caller, domain_id: str | None = None, name: str | None = None
 ):
@@ -223,51 +293,89 @@ async def list_groups(
     return JSONResponse({"groups": [service.group_json(r, url) for r in rows], "links": _links(request)})
 
 
-@router.post("/v3/groups", status_code=201, tags=["groups"], summary="Create a user group")
+@router.post(
+    "/v3/groups",
+    tags=["groups"],
+    summary="Create a user group",
+    **documented(ok=s.GroupResponse, status=201, body=s.GroupRequest, errors=(409,)),
+)
 async def create_group(request: Request, caller: Caller):
     row = await service.create_group(runtime(request), caller, await _iam_body(request))
     return JSONResponse({"group": service.group_json(row, base_url(request))}, status_code=201)
 
 
-@router.get("/v3/groups/{group_id}", tags=["groups"], summary="Show a user group")
+@router.get(
+    "/v3/groups/{group_id}",
+    tags=["groups"],
+    summary="Show a user group",
+    **documented(ok=s.GroupResponse, errors=(404,)),
+)
 async def show_group(request: Request, caller: Caller, group_id: str):
     row = await service.show_group(runtime(request), caller, group_id)
     return JSONResponse({"group": service.group_json(row, base_url(request))})
 
 
-@router.patch("/v3/groups/{group_id}", tags=["groups"], summary="Update a user group")
+@router.patch(
+    "/v3/groups/{group_id}",
+    tags=["groups"],
+    summary="Update a user group",
+    **documented(ok=s.GroupResponse, body=s.GroupRequest, errors=(404, 409)),
+)
 async def update_group(request: Request, caller: Caller, group_id: str):
     row = await service.update_group(runtime(request), caller, group_id, await _iam_body(request))
     return JSONResponse({"group": service.group_json(row, base_url(request))})
 
 
-@router.delete("/v3/groups/{group_id}", status_code=204, tags=["groups"], summary="Delete a user group")
+@router.delete(
+    "/v3/groups/{group_id}",
+    tags=["groups"],
+    summary="Delete a user group",
+    **documented(status=204, errors=(404,)),
+)
 async def delete_group(request: Request, caller: Caller, group_id: str):
     await service.delete_group(runtime(request), caller, group_id)
     return empty()
 
 
-@router.get("/v3/groups/{group_id}/users", tags=["groups"], summary="List a group's members")
+@router.get(
+    "/v3/groups/{group_id}/users",
+    tags=["groups"],
+    summary="List a group's members",
+    **documented(ok=s.UserList, errors=(404,)),
+)
 async def list_group_members(request: Request, caller: Caller, group_id: str):
     rows = await service.list_group_members(runtime(request), caller, group_id)
     url = base_url(request)
     return JSONResponse({"users": [service.user_list_json(r, url) for r in rows], "links": _links(request)})
 
 
-@router.put("/v3/groups/{group_id}/users/{user_id}", status_code=204, tags=["groups"], summary="Add a member")
+@router.put(
+    "/v3/groups/{group_id}/users/{user_id}",
+    tags=["groups"],
+    summary="Add a member",
+    **documented(status=204, errors=(404,)),
+)
 async def add_group_member(request: Request, caller: Caller, group_id: str, user_id: str):
     await service.add_group_member(runtime(request), caller, group_id, user_id)
     return empty()
 
 
-@router.head("/v3/groups/{group_id}/users/{user_id}", status_code=204, tags=["groups"], summary="Is a member")
+@router.head(
+    "/v3/groups/{group_id}/users/{user_id}",
+    tags=["groups"],
+    summary="Is a member",
+    **documented(status=204, errors=(404,)),
+)
 async def check_group_member(request: Request, caller: Caller, group_id: str, user_id: str):
     await service.check_group_member(runtime(request), caller, group_id, user_id)
     return empty()
 
 
 @router.delete(
-    "/v3/groups/{group_id}/users/{user_id}", status_code=204, tags=["groups"], summary="Remove a member"
+    "/v3/groups/{group_id}/users/{user_id}",
+    tags=["groups"],
+    summary="Remove a member",
+    **documented(status=204, errors=(404,)),
 )
 async def remove_group_member(request: Request, caller: Caller, group_id: str, user_id: str):
     await service.remove_group_member(runtime(request), caller, group_id, user_id)
@@ -278,23 +386,32 @@ async def remove_group_member(request: Request, caller: Caller, group_id: str, u
 
 
 @router.post(
-    "/v3.0/OS-CREDENTIAL/credentials", status_code=201, tags=["access keys"],
+    "/v3.0/OS-CREDENTIAL/credentials",
+    tags=["access keys"],
     summary="Create a permanent access key",
+    **documented(ok=s.CreatedCredentialResponse, status=201, body=s.CreateCredentialRequest, errors=(404,)),
 )
 async def create_permanent_access_key(request: Request, caller: Caller):
     credential, secret = await keys.create_permanent(runtime(request), caller, await _iam_body(request))
     return JSONResponse({"credential": {**credential, "secret": secret}}, status_code=201)
 
 
-@router.get("/v3.0/OS-CREDENTIAL/credentials", tags=["access keys"], summary="List permanent access keys")
+@router.get(
+    "/v3.0/OS-CREDENTIAL/credentials",
+    tags=["access keys"],
+    summary="List permanent access keys",
+    **documented(ok=s.CredentialList, errors=(404,)),
+)
 async def list_permanent_access_keys(request: Request, caller: Caller, user_id: str | None = None):
     rows = await keys.list_permanent(runtime(request), caller, user_id)
     return JSONResponse({"credentials": [keys.key_json(r) for r in rows]})
 
 
 @router.get(
-    "/v3.0/OS-CREDENTIAL/credentials/{access_key}", tags=["access keys"],
+    "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
+    tags=["access keys"],
     summary="Show a permanent access key",
+    **documented(ok=s.CredentialDetailResponse, errors=(404,)),
 )
 async def show_permanent_access_key(request: Request, caller: Caller, access_key: str):
     row = await keys.show_permanent(runtime(request), caller, access_key)
@@ -302,8 +419,10 @@ async def show_permanent_access_key(request: Request, caller: Caller, access_key
 
 
 @router.put(
-    "/v3.0/OS-CREDENTIAL/credentials/{access_key}", tags=["access keys"],
+    "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
+    tags=["access keys"],
     summary="Enable, disable or describe a permanent access key",
+    **documented(ok=s.CredentialResponse, body=s.UpdateCredentialRequest, errors=(404,)),
 )
 async def update_permanent_access_key(request: Request, caller: Caller, access_key: str):
     row = await keys.update_permanent(runtime(request), caller, access_key, await _iam_body(request))
@@ -311,8 +430,10 @@ async def update_permanent_access_key(request: Request, caller: Caller, access_k
 
 
 @router.delete(
-    "/v3.0/OS-CREDENTIAL/credentials/{access_key}", status_code=204, tags=["access keys"],
+    "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
+    tags=["access keys"],
     summary="Delete a permanent access key",
+    **documented(status=204, errors=(404,)),
 )
 async def delete_permanent_access_key(request: Request, caller: Caller, access_key: str):
     await keys.delete_permanent(runtime(request), caller, access_key)
@@ -320,8 +441,10 @@ async def delete_permanent_access_key(request: Request, caller: Caller, access_k
 
 
 @router.post(
-    "/v3.0/OS-CREDENTIAL/securitytokens", status_code=201, tags=["access keys"],
+    "/v3.0/OS-CREDENTIAL/securitytokens",
+    tags=["access keys"],
     summary="Create a temporary access key from a token",
+    **documented(ok=s.TemporaryCredentialResponse, status=201, body=s.TemporaryKeyRequest),
 )
 async def create_temporary_access_key(request: Request):
     rt = runtime(request)

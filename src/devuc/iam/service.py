@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
@@ -37,10 +38,10 @@ from .tokens import new_payload
 
 log = logging.getLogger("devuc.iam")
 
-USER_NAME_RE = re.compile(r"^[A-Za-z_.\-][A-Za-z0-9 _.\-]{0,63}$")
-ACCOUNT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
-GROUP_NAME_RE = re.compile(r"^[^\x00-\x1f]{1,64}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
+USER_NAME_RE = re.compile(r"^[A-Za-z_.\-][A-Za-z0-9 _.\-]{0,63}\Z")
+ACCOUNT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}\Z")
+GROUP_NAME_RE = re.compile(r"^[^\x00-\x1f]{1,64}\Z")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\Z")
 DESCRIPTION_FORBIDDEN = set("@#%&<>\\$^*")
 ACCESS_MODES = ("default", "programmatic", "console")
 
@@ -564,13 +565,21 @@ class UserFields:
 
 
 def parse_user_fields(
-    user: dict, *, creating: bool, min_password: int, current_name: str = ""
+    user: dict,
+    *,
+    creating: bool,
+    min_password: int,
+    current_name: str = "",
+    current_email: str = "",
+    current_phone: str = "",
 ) -> UserFields:
     bad = "IAM.0011"
     if creating:
         for member in ("name", "domain_id"):
             if user.get(member) is None:
                 raise ApiError("1100", f"Missing parameter 'user.{member}'.")
+        if not isinstance(user["domain_id"], str):
+            raise field_error(bad, "user.domain_id", "must be a string")
     out = UserFields()
     name = user.get("name")
     if name is not None:
@@ -624,8 +633,9 @@ def parse_user_fields(
             user["password"],
             user_name=out.name or current_name,
             min_length=min_password,
-            email=out.email or "",
-            phone=out.phone or "",
+            email=current_email if out.email is None else out.email,
+            phone=current_phone if out.phone is None else out.phone,
+            field="user.password",
         )
     return out
 
@@ -693,20 +703,31 @@ def user_list_json(row, base_url: str) -> dict:
     }
 
 
+async def _lock_account(conn: AsyncConnection, account_id: str) -> None:
+    """Serialise user writes of one account, so that checks of the quota and of unique contacts
+    hold under concurrent requests. PostgreSQL: FOR NO KEY UPDATE on the account row, which
+    leaves foreign-key checks of other inserts alone; SQLite writers are serial already."""
+    await conn.execute(
+        select(t.accounts.c.id)
+        .where(t.accounts.c.id == account_id)
+        .with_for_update(key_share=True)
+    )
+
+
 async def _check_unique_contacts(conn, account_id: str, fields: UserFields, exclude: str | None) -> None:
     checks = (
-        (t.users.c.name, fields.name, "1109"),
-        (t.users.c.email, fields.email, "1110"),
-        (t.users.c.phone, fields.phone, "1111"),
+        (t.users.c.name, fields.name, "1109", "user.name"),
+        (t.users.c.email, fields.email, "1110", "user.email"),
+        (t.users.c.phone, fields.phone, "1111", "user.phone"),
     )
-    for column, value, code in checks:
+    for column, value, code, name in checks:
         if not value:
             continue
         query = select(t.users.c.id).where(t.users.c.account_id == account_id, column == value)
         if exclude:
             query = query.where(t.users.c.id != exclude)
         if (await conn.execute(query)).first() is not None:
-            raise ApiError(code)
+            raise field_error(code, name, "already used by another user of the account")
 
 
 async def create_user(rt: Runtime, caller: Principal, user: Any):
@@ -722,11 +743,16 @@ async def create_user(rt: Runtime, caller: Principal, user: Any):
     user_id = new_id()
     try:
         async with rt.store.write() as conn:
+            await _lock_account(conn, domain_id)
             count = (
                 await conn.execute(select(func.count()).where(t.users.c.account_id == domain_id))
             ).scalar_one()
             if count >= rt.settings.max_users_per_account:
-                raise ApiError("1115")
+                raise ApiError(
+                    "1115",
+                    f"The number of IAM users has reached the maximum allowed "
+                    f"({rt.settings.max_users_per_account}).",
+                )
             await _check_unique_contacts(conn, domain_id, fields, None)
             await conn.execute(
                 insert(t.users).values(
@@ -752,7 +778,7 @@ async def create_user(rt: Runtime, caller: Principal, user: Any):
             )
             return (await conn.execute(select(t.users).where(t.users.c.id == user_id))).one()
     except IntegrityError as exc:
-        raise ApiError("1109") from exc
+        raise field_error("1109", "user.name", "already used by another user of the account") from exc
 
 
 async def update_user(rt: Runtime, caller: Principal, user_id: str, user: Any):
@@ -766,6 +792,8 @@ async def update_user(rt: Runtime, caller: Principal, user_id: str, user: Any):
         creating=False,
         min_password=rt.settings.password_min_length,
         current_name=current.name,
+        current_email=current.email,
+        current_phone=current.phone,
     )
     if current.is_owner and (fields.enabled is False or fields.access_mode == "console"):
         raise ApiError("IAM.0002", "The account owner cannot be disabled or limited to console.")
@@ -783,11 +811,12 @@ async def update_user(rt: Runtime, caller: Principal, user_id: str, user: Any):
         values["tokens_valid_after_us"] = now  # revoke every token issued so far
     try:
         async with rt.store.write() as conn:
+            await _lock_account(conn, caller.account_id)
             await _check_unique_contacts(conn, caller.account_id, fields, user_id)
             await conn.execute(update(t.users).where(t.users.c.id == user_id).values(**values))
             return (await conn.execute(select(t.users).where(t.users.c.id == user_id))).one()
     except IntegrityError as exc:
-        raise ApiError("1109") from exc
+        raise field_error("1109", "user.name", "already used by another user of the account") from exc
 
 
 async def change_own_password(rt: Runtime, caller: Principal, user_id: str, body: Any) -> None:
@@ -854,7 +883,18 @@ async def show_user(rt: Runtime, caller: Principal, user_id: str):
     return row
 
 
-_PWD_FILTER_RE = re.compile(r"^(lt|lte|gt|gte|eq|neq):\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_PWD_FILTER_RE = re.compile(r"^(lt|lte|gt|gte|eq|neq):(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)\Z")
+
+
+def _valid_pwd_filter(value: str) -> bool:
+    match = _PWD_FILTER_RE.match(value)
+    if match is None:
+        return False
+    try:
+        datetime.strptime(match.group(2), "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return False
+    return True
 
 
 async def list_users(
@@ -867,7 +907,7 @@ async def list_users(
     password_expires_at: str | None,
 ):
     require_admin(caller)
-    if password_expires_at is not None and not _PWD_FILTER_RE.match(password_expires_at):
+    if password_expires_at is not None and not _valid_pwd_filter(password_expires_at):
         raise field_error(
             "IAM.0007", "password_expires_at", "expected {op}:{YYYY-MM-DDTHH:MM:SSZ}"
         )

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -142,4 +143,139 @@ access_keys = Table(
     Column("temporary", Boolean, nullable=False, default=False),
     Column("security_token_enc", Text),
     Column("expires_us", BigInteger),
+)
+
+# ---------------------------------------------------------------------------------------------
+# CodeArts User Center (spec/projectman.md, spec/codearts-uc.md §5)
+
+# Deployment-wide counters (project_num_id, user_num_id): advanced with UPDATE ... RETURNING, so
+# concurrent writers on any node get distinct numbers.
+codearts_sequences = Table(
+    "codearts_sequences",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_value", BigInteger, nullable=False),
+)
+
+# A user as CodeArts knows them: numeric id and nickname, created the first time they are seen.
+codearts_users = Table(
+    "codearts_users",
+    metadata,
+    _id("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("num_id", Integer, nullable=False, unique=True),
+    Column("nick_name", String(128)),  # None: the IAM user name
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+# The tenant's "Project Creators" setting: all users, or only the selected ones.
+codearts_tenant_settings = Table(
+    "codearts_tenant_settings",
+    metadata,
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("project_creation", String(16), nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+codearts_project_creators = Table(
+    "codearts_project_creators",
+    metadata,
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    _id("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+codearts_projects = Table(
+    "codearts_projects",
+    metadata,
+    _id(primary_key=True),
+    Column("num_id", Integer, nullable=False, unique=True),
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("region", String(64), nullable=False, default=""),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("project_type", String(16), nullable=False),
+    Column("source", String(64), nullable=False, default=""),
+    Column("enterprise_id", String(64), nullable=False, default="0"),
+    Column("template_id", Integer),
+    _id("creator_id", nullable=False),
+    Column("archived", Boolean, nullable=False, default=False),
+    # Number the next custom role of this project gets (ProjectMan and Build role_id).
+    Column("next_role_num", Integer, nullable=False, default=500),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_codearts_projects_account_name"),
+    Index("ix_codearts_projects_account_id", "account_id"),
+)
+
+# Custom roles of a project (system roles are the catalogue in devuc.codearts.roles).
+codearts_roles = Table(
+    "codearts_roles",
+    metadata,
+    _id(primary_key=True),
+    _id("project_id", ForeignKey("codearts_projects.id", ondelete="CASCADE"), nullable=False),
+    Column("num_id", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "num_id", name="uq_codearts_roles_project_num"),
+    UniqueConstraint("project_id", "name", name="uq_codearts_roles_project_name"),
+)
+
+codearts_members = Table(
+    "codearts_members",
+    metadata,
+    _id("project_id", ForeignKey("codearts_projects.id", ondelete="CASCADE"), primary_key=True),
+    _id("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("joined_us", BigInteger, nullable=False),
+    Index("ix_codearts_members_user_id", "user_id"),
+)
+
+# The roles a member holds in a project (one or more); role_id is a devuc role id.
+codearts_member_roles = Table(
+    "codearts_member_roles",
+    metadata,
+    _id("project_id", primary_key=True),
+    _id("user_id", primary_key=True),
+    _id("role_id", primary_key=True),
+    ForeignKeyConstraint(
+        ["project_id", "user_id"],
+        ["codearts_members.project_id", "codearts_members.user_id"],
+        ondelete="CASCADE",
+        name="fk_codearts_member_roles_member",
+    ),
+)
+
+# Matrix cells changed from the catalogue defaults (custom roles: every cell set so far).
+codearts_role_permissions = Table(
+    "codearts_role_permissions",
+    metadata,
+    _id("project_id", ForeignKey("codearts_projects.id", ondelete="CASCADE"), primary_key=True),
+    _id("role_id", primary_key=True),
+    Column("permission", String(64), primary_key=True),
+    Column("granted", Boolean, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Private access (spec/codearts-uc.md §4, §6)
+
+# The VPC endpoints a tenant allow-listed, per region (the primary key serves the per-request
+# private-access check and the list sorted by vpcep_id).
+vpcep_records = Table(
+    "vpcep_records",
+    metadata,
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("region", String(40), primary_key=True),
+    Column("vpcep_id", String(40), primary_key=True),
+    Column("description", String(128), nullable=False, default=""),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+# The operator's private-access switch per tenant and region; without a row it is on.
+private_access_switches = Table(
+    "private_access_switches",
+    metadata,
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("region", String(40), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
 )

@@ -1,0 +1,74 @@
+"""Two `devuc serve` processes on one PostgreSQL database adding VPC endpoints at the same moment
+never exceed the per-account, per-region quota (spec/codearts-uc.md §4.3; design.md scale-out)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from support import new_postgres_database, postgres_available, start_server
+from vpcep_helpers import OTHER_REGION, REGION, add, listed_ids, token, vpce
+
+QUOTA = 7
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    url = new_postgres_database()
+    env = {"DEVUC_VPCEP_QUOTA": str(QUOTA)}
+    first = start_server(tmp_path_factory.mktemp("pg-a"), url, env)
+    try:
+        second = start_server(tmp_path_factory.mktemp("pg-b"), url, env)
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    second.process.terminate()
+    second.process.wait(timeout=15)
+    first.stop()  # also drops the database
+
+
+def race(servers, tok: str, batches: list[list[str]], region: str) -> list:
+    """Send every batch at once (after a barrier), alternating between the servers."""
+    barrier = threading.Barrier(len(batches))
+
+    def send(i: int):
+        srv = servers[i % len(servers)]
+        with srv.client() as c:
+            c.get("/health")  # connect first, so the requests leave together
+            barrier.wait()
+            return add(c, tok, batches[i], region=region)
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        return list(pool.map(send, range(len(batches))))
+
+
+@pytest.mark.postgres
+def test_concurrent_adds_never_exceed_the_quota(pair):
+    first, second = pair
+    acct = first.bootstrap()
+    tok = token(first, acct)
+
+    results = race(pair, tok, [[vpce()] for _ in range(24)], REGION)
+    added = [r for r in results if r.status_code == 200]
+    refused = [r for r in results if r.status_code != 200]
+    assert len(added) == QUOTA and all(r.json() == {"status": "ok", "total": 1} for r in added)
+    assert all(r.status_code == 400 and r.json()["error_code"] == "UC.00011036" for r in refused)
+    for srv in pair:
+        with srv.client() as c:
+            assert len(listed_ids(c, tok, acct)) == QUOTA
+
+    # batches of three: whatever wins, the list never passes the quota and matches the answers
+    other = token(second, acct, project=OTHER_REGION)
+    results = race(pair, other, [[vpce() for _ in range(3)] for _ in range(12)], OTHER_REGION)
+    totals = [r.json()["total"] for r in results if r.status_code == 200]
+    assert totals == [3, 3]  # two batches fit in 7, a third never
+    with first.client() as c:
+        assert len(listed_ids(c, other, acct, region=OTHER_REGION)) == 6
