@@ -4,6 +4,7 @@ never exceed the per-account, per-region quota (spec/codearts-uc.md §4.3; desig
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,7 +23,8 @@ def pair(tmp_path_factory):
             pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
     url = new_postgres_database()
-    env = {"DEVUC_VPCEP_QUOTA": str(QUOTA)}
+    # one master key for both nodes, as a deployment shares it
+    env = {"DEVUC_VPCEP_QUOTA": str(QUOTA), "DEVUC_SECRET_KEY": secrets.token_urlsafe(32)}
     first = start_server(tmp_path_factory.mktemp("pg-a"), url, env)
     try:
         second = start_server(tmp_path_factory.mktemp("pg-b"), url, env)

@@ -280,18 +280,8 @@ def test_cli_list_add_remove(server: Server, account):
     assert listed == {"account_id": account["account_id"], "account_name": name, "regions": [
         {"region": REGION, "private_access": "on", "vpceps": [
             {"vpcep_id": one, "description": "lab (1)"}, {"vpcep_id": two, "description": "lab (1)"}]}]}
-    assert one in server.cli("vpcep", "list", "--account", name).stdout
-    # the same rules as the API
-    bad = server.cli("vpcep", "add", "UPPER", "--account", name, "--region", REGION, check=False)
-    assert bad.returncode == 2 and "UC.00011002" in bad.stderr
-    bad = server.cli("vpcep", "add", "ok", "--account", name, "--region", "mars-1", check=False)
-    assert bad.returncode == 2 and "'mars-1' is not a region of this service" in bad.stderr
-    bad = server.cli("vpcep", "list", "--account", "no-such-account", check=False)
-    assert bad.returncode == 2 and "UC.00011005" in bad.stderr
     out = server.cli("vpcep", "remove", one, "--account", account["account_id"], "--region", REGION)
     assert f"1 VPC endpoint(s) removed in {REGION}" in out.stdout
-    missing = server.cli("vpcep", "remove", one, "--account", name, "--region", REGION, check=False)
-    assert missing.returncode == 2 and "UC.00011005" in missing.stderr
     quota = json.loads(server.cli("vpcep", "quota", "--account", name, "--region", REGION, "--json").stdout)
     assert quota["regions"] == [{"region": REGION, "used": 1, "remaining": 99}]
     # the API sees what the CLI did
@@ -299,6 +289,27 @@ def test_cli_list_add_remove(server: Server, account):
         owner = token(server, account)
         assert listed_ids(c, owner, account) == [two]
         assert decision(c, owner)["result"] == "Deny"
+
+
+def test_cli_table_and_refusals(proxied: Server):
+    """The same rules as the API, and a readable table (one backend: nothing here touches SQL
+    that differs between them)."""
+    acct = proxied.bootstrap()
+    name = acct["account_name"]
+    one = vpce()
+    proxied.cli("vpcep", "add", one, "--account", name, "--region", REGION)
+    proxied.cli("vpcep", "private-access", "off", "--account", name, "--region", OTHER_REGION)
+    table = proxied.cli("vpcep", "list", "--account", name).stdout
+    assert one in table and REGION in table and OTHER_REGION in table
+    bad = proxied.cli("vpcep", "add", "UPPER", "--account", name, "--region", REGION, check=False)
+    assert bad.returncode == 2 and "UC.00011002: Invalid parameter 'vpceps[0].vpcep_id': must be 1 to 40 " \
+        "characters: digits, lower-case letters and '-'." in bad.stderr
+    bad = proxied.cli("vpcep", "private-access", "on", "--account", name, "--region", "mars-1", check=False)
+    assert bad.returncode == 2 and "'mars-1' is not a region of this service" in bad.stderr
+    bad = proxied.cli("vpcep", "quota", "--account", "no-such-account", check=False)
+    assert bad.returncode == 2 and "UC.00011005: Not found. No account named or with ID 'no-such-account'." in bad.stderr
+    missing = proxied.cli("vpcep", "remove", vpce(), "--account", name, "--region", REGION, check=False)
+    assert missing.returncode == 2 and "UC.00011005" in missing.stderr
 
 
 def test_admin_user_through_the_endpoint(proxied: Server, tenant):

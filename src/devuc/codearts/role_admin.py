@@ -103,7 +103,7 @@ def catalogue() -> dict:
 
 
 async def _viewer_access(conn: AsyncConnection, caller: Principal | None, project_id: str) -> Access:
-    access = await load_access(conn, caller, parse_project_id(project_id, UC_BAD), UC)
+    access = await load_access(conn, caller, parse_project_id(project_id, UC_BAD), UC, all_cells=True)
     _deny(access.decide(P.Check(P.PROJECT_VIEW)), "see this project: only its members may")
     return access
 
@@ -143,7 +143,7 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
     p, cr = t.codearts_projects, t.codearts_roles
     try:
         async with rt.store.write() as conn:
-            access = await load_access(conn, caller, pid, UC)
+            access = await load_access(conn, caller, pid, UC, all_cells=True)
             _deny(access.decide(P.Check(P.ROLES_MANAGE)), "manage the roles of this project")
             # Taking the project row's lock first serialises role creation per project.
             number = (
@@ -159,7 +159,7 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
                 raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.")
             cells: dict[str, bool] = {}
             if source_project is not None:
-                origin = access if source_project == pid else await load_access(conn, caller, source_project, UC)
+                origin = access if source_project == pid else await load_access(conn, caller, source_project, UC, all_cells=True)
                 _deny(origin.decide(P.Check(P.PROJECT_VIEW)), "copy a role of a project you are not a member of")
                 if origin.project.project_type != access.project.project_type:
                     raise ApiError(
@@ -174,7 +174,10 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
                 insert(cr).values(id=role_id, project_id=pid, num_id=number, name=name, created_us=now, updated_us=now)
             )
             await _store_cells(conn, pid, {role_id: cells})
-            access = await load_access(conn, caller, pid, UC)
+            new_row = (await conn.execute(select(cr).where(cr.c.id == role_id))).one()
+            access = Access(
+                access.project, access.subject, {**access.cells, role_id: cells}, {**access.customs, role_id: new_row}
+            )
     except IntegrityError as exc:
         raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.") from exc
     return role_json(access, role_id)
@@ -186,7 +189,7 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
     cr = t.codearts_roles
     try:
         async with rt.store.write() as conn:
-            access = await load_access(conn, caller, pid, UC)
+            access = await load_access(conn, caller, pid, UC, all_cells=True)
             target = _role_id(role_id, access)
             if R.is_system(target):
                 raise ApiError(UC_ROLE_LOCKED, "Not authorized to modify this role: system roles cannot be renamed.")
@@ -195,7 +198,7 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
             if clash.first():
                 raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.")
             await conn.execute(update(cr).where(cr.c.id == target).values(name=name, updated_us=now_us()))
-            access = await load_access(conn, caller, pid, UC)
+            access = await load_access(conn, caller, pid, UC, all_cells=True)
     except IntegrityError as exc:
         raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.") from exc
     return role_json(access, target)
@@ -205,7 +208,7 @@ async def delete_role(rt: Runtime, caller: Principal | None, project_id: str, ro
     pid = parse_project_id(project_id, UC_BAD)
     mr, cr, rp = t.codearts_member_roles, t.codearts_roles, t.codearts_role_permissions
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, UC)
+        access = await load_access(conn, caller, pid, UC, all_cells=True)
         target = _role_id(role_id, access)
         if R.is_system(target):
             raise ApiError(UC_ROLE_LOCKED, "Not authorized to modify this role: system roles cannot be deleted.")
@@ -272,7 +275,7 @@ async def update_matrix(rt: Runtime, caller: Principal | None, project_id: str, 
     updates = _parse_matrix_update(body)
     pid = parse_project_id(project_id, UC_BAD)
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, UC)
+        access = await load_access(conn, caller, pid, UC, all_cells=True)
         _deny(access.decide(P.Check(P.ROLES_MANAGE)), "set the role permissions of this project")
         changes: dict[str, dict[str, bool]] = {}
         for name, raw, cells in updates:
@@ -327,7 +330,7 @@ async def set_member_roles(
     items = Body(body, UC_BAD).array("role_ids", required=True, min_items=1, max_items=MAX_ROLES_PER_MEMBER)
     pid = parse_project_id(project_id, UC_BAD)
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, UC)
+        access = await load_access(conn, caller, pid, UC, all_cells=True)
         _deny(access.decide(P.Check(P.MEMBERS_MANAGE)), "manage the members of this project")
         wanted = frozenset(_role_id(v, access, f"role_ids[{i}]") for i, v in enumerate(items))
         held = await _held(conn, access, user_id)

@@ -185,12 +185,16 @@ async def roles_of(conn: AsyncConnection, project_id: str, user_ids: Iterable[st
     return out
 
 
-async def matrix_cells(conn: AsyncConnection, project_id: str) -> dict[str, dict[str, bool]]:
+async def matrix_cells(
+    conn: AsyncConnection, project_id: str, roles: Iterable[str] | None = None
+) -> dict[str, dict[str, bool]]:
+    """Stored cells of the project's matrix (of ``roles`` only, when given)."""
     rp = t.codearts_role_permissions
+    query = select(rp.c.role_id, rp.c.permission, rp.c.granted).where(rp.c.project_id == project_id)
+    if roles is not None:
+        query = query.where(rp.c.role_id.in_(list(roles)))
     cells: dict[str, dict[str, bool]] = {}
-    for row in await conn.execute(
-        select(rp.c.role_id, rp.c.permission, rp.c.granted).where(rp.c.project_id == project_id)
-    ):
+    for row in await conn.execute(query):
         cells.setdefault(row.role_id, {})[row.permission] = bool(row.granted)
     return cells
 
@@ -287,11 +291,12 @@ def _tenant_admin(caller: Principal | None, account_id: str) -> bool:
 
 
 async def load_access(
-    conn: AsyncConnection, caller: Principal | None, project_id: str, codes: Codes
+    conn: AsyncConnection, caller: Principal | None, project_id: str, codes: Codes, *, all_cells: bool = False
 ) -> Access:
     """The project and the caller's standing in it. ``caller`` None is the local operator (CLI).
     An unknown project, and one of another account the caller is not a member of, are both
-    answered ``codes.not_found``: a stranger learns nothing."""
+    answered ``codes.not_found``: a stranger learns nothing. The matrix cells loaded are those
+    of the caller's roles (all of them with ``all_cells``)."""
     p = t.codearts_projects
     project = (await conn.execute(select(p).where(p.c.id == project_id))).first()
     gone = ApiError(codes.not_found, f"The project '{project_id}' does not exist or has been deleted.")
@@ -309,7 +314,7 @@ async def load_access(
     return Access(
         project,
         P.Subject(user_id, held, admin),
-        await matrix_cells(conn, project_id),
+        await matrix_cells(conn, project_id, None if all_cells else held),
         await custom_roles(conn, project_id),
     )
 
@@ -1012,6 +1017,6 @@ async def show_default_project_permission(
     if not JOB_ID_RE.match(job_id):
         raise ApiError(CB_BAD_JOB, "Invalid parameter 'job_id': must be 32 letters and digits.")
     async with rt.store.read() as conn:
-        access = await load_access(conn, caller, pid, CB)
+        access = await load_access(conn, caller, pid, CB, all_cells=True)
     visible = access.decide(P.Check(P.PROJECT_VIEW)).allowed
     return {"result": build_rows(access) if visible else [], "error": None, "status": "success"}
