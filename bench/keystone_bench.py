@@ -39,6 +39,14 @@ key_repository = {dir}/fernet-receipts
 key_repository = {dir}/credential-keys
 """
 
+# Keystone's own cache (dogpile, in each worker's memory): off by Keystone's default; deployments
+# usually turn it on with memcached.
+CACHE = """
+[cache]
+enabled = true
+backend = dogpile.cache.memory
+"""
+
 # gunicorn's command line would be read by oslo.config as Keystone's own: hide it.
 WSGI_MODULE = """\
 import sys
@@ -89,10 +97,10 @@ class Keystone:
     password_hash: str
 
 
-def start(workdir: Path, workers: int, log) -> Keystone:
+def start(workdir: Path, workers: int, log, *, cache: bool = False) -> Keystone:
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "keystone.conf"
-    conf.write_text(CONFIG.format(dir=workdir))
+    conf.write_text(CONFIG.format(dir=workdir) + (CACHE if cache else ""))
     (workdir / "ks_wsgi.py").write_text(WSGI_MODULE)
     port = procs.free_port()
     url = f"http://{procs.HOST}:{port}/v3/"
@@ -108,7 +116,8 @@ def start(workdir: Path, workers: int, log) -> Keystone:
         done = subprocess.run(manage + step, capture_output=True, text=True)
         if done.returncode != 0:
             raise KeystoneUnavailable(f"keystone-manage {step[0]} failed:\n{done.stderr[-3000:]}")
-    log(f"  keystone configured in {workdir} (SQLite, Fernet tokens, admin bootstrapped)")
+    log(f"  keystone configured in {workdir} (SQLite, Fernet tokens, admin bootstrapped, "
+        f"cache {'on (in-process dogpile)' if cache else 'off (Keystone default)'})")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "DEVUC_"))}
     env["OS_KEYSTONE_CONFIG_FILES"] = str(conf)
     server = procs.Server(
@@ -127,12 +136,16 @@ def _hash_algorithm(workdir: Path) -> str:
     """Keystone's password hashing as configured (the defaults here)."""
     done = subprocess.run(
         [str(_bin("python")), "-c",
-         "import sys; sys.argv=sys.argv[:1]; import keystone.conf; c = keystone.conf.CONF; "
-         f"c(args=[], default_config_files=[{str(workdir / 'keystone.conf')!r}]); "
-         "print(c.identity.password_hash_algorithm, c.identity.password_hash_rounds)"],
+         "import sys; sys.argv = sys.argv[:1]; import keystone.conf; c = keystone.conf.CONF; "
+         "keystone.conf.configure(c); "
+         f"c(args=[], project='keystone', default_config_files=[{str(workdir / 'keystone.conf')!r}]); "
+         "print(c.identity.password_hash_algorithm, c.identity.password_hash_rounds or 'default')"],
         capture_output=True, text=True,
     )
-    return done.stdout.strip() or "unknown"
+    algorithm, _, rounds = done.stdout.strip().rpartition("\n")[2].partition(" ")
+    if not algorithm:
+        return "unknown"
+    return f"{algorithm}, rounds {rounds}" + (" (bcrypt's 12)" if rounds == "default" and algorithm == "bcrypt" else "")
 
 
 def login_body() -> str:

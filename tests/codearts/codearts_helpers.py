@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -164,20 +165,17 @@ class Cast:
     hashed with argon2). Tests create their own projects and never change these users."""
 
     def __init__(self, server: Server) -> None:
-        self.tenant = Tenant(server)
-        self.other = Tenant(server)
-        t = self.tenant
+        with ThreadPoolExecutor(4) as pool:
+            self.tenant, self.other = pool.map(lambda _: Tenant(server), range(2))
+            t = self.tenant
+            t.owner.token()
+            made = pool.map(lambda args: (t if args[0] != "foreign" else self.other).user(*args[:1], **args[1]), [
+                ("pm", {}), ("tm", {}), ("dev", {}), ("viewer", {}), ("tester", {}), ("extra", {}),
+                ("plain", {}), ("teadmin", {"admin": True}), ("off", {"enabled": False}), ("foreign", {}),
+            ])
+            (self.pm, self.tm, self.dev, self.viewer, self.tester, self.extra, self.plain, self.admin,
+             self.disabled, self.foreign) = made
         self.owner = t.owner
-        self.pm = t.user("pm")
-        self.tm = t.user("tm")
-        self.dev = t.user("dev")
-        self.viewer = t.user("viewer")
-        self.tester = t.user("tester")
-        self.extra = t.user("extra")
-        self.plain = t.user("plain")
-        self.admin = t.user("teadmin", admin=True)
-        self.disabled = t.user("off", enabled=False)
-        self.foreign = self.other.user("foreign")
 
 
 _CASTS: dict[str, Cast] = {}

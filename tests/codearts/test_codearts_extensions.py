@@ -317,3 +317,11 @@ def test_cli_creators_and_sequences(cast, server):
     assert json.loads(cleared.stdout)["project_creators"] == []
     assert error_of(cast.plain.call("POST", "/v4/project", json={**body, "project_name": "x" + body["project_name"]})) == (
         400, "PM.02174103")
+
+
+def test_extension_bodies_that_are_not_objects(cast):
+    pid = new_project(cast.owner)["project_id"]
+    for raw in (b"", b"{", b"[]", b'"name"'):
+        r = cast.owner.call("POST", roles_url(pid), content=raw, headers={"Content-Type": "application/json"})
+        assert error_of(r) == (400, "UC.00011001")
+    assert [x["type"] for x in cast.owner.call("GET", roles_url(pid)).json()["roles"]].count("custom") == 0

@@ -443,3 +443,24 @@ def test_build_permission_http_shape_and_scopes(cast, server):
         r = c.get(f"/v4/projects/{pid}", headers={"X-Auth-Token": cast.dev.token(), "Content-Type": "application/json"})
         assert r.status_code == 200  # a GET with a content type and no body
 
+
+
+def test_concurrent_changes_leave_one_role_per_member(cast, server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid = new_project(cast.owner)["project_id"]
+    token = cast.owner.token()
+
+    def post(path, body):
+        with server.client() as c:
+            return c.post(f"/v4/projects/{pid}/{path}", json=body, headers={"X-Auth-Token": token}).status_code
+
+    adds = [("member", {"user_id": cast.dev.user_id, "domain_id": cast.owner.account_id, "role_id": r})
+            for r in (4, 6, 7, 8, 9, 10)]
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(lambda a: post(*a), adds)) == {204}
+        changes = [("members/role", {"role_id": r, "user_ids": [cast.dev.user_id]}) for r in (4, 6, 7, 8, 9, 10) * 2]
+        assert set(pool.map(lambda a: post(*a), changes)) == {204}
+    roles = cast.owner.call("GET", f"/devuc/v1/projects/{pid}/members/{cast.dev.user_id}/roles").json()["roles"]
+    assert len(roles) == 1
+    assert members_of(cast.owner, pid)[cast.dev.user_id] == roles[0]["projectman_role_id"]

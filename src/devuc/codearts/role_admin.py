@@ -143,9 +143,9 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
     p, cr = t.codearts_projects, t.codearts_roles
     try:
         async with rt.store.write() as conn:
-            access = await load_access(conn, caller, pid, UC, all_cells=True)
+            access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
             _deny(access.decide(P.Check(P.ROLES_MANAGE)), "manage the roles of this project")
-            # Taking the project row's lock first serialises role creation per project.
+            # The project row is locked (load_access), so numbering and the quota are exact.
             number = (
                 await conn.execute(
                     update(p).where(p.c.id == pid).values(next_role_num=p.c.next_role_num + 1)
@@ -189,7 +189,7 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
     cr = t.codearts_roles
     try:
         async with rt.store.write() as conn:
-            access = await load_access(conn, caller, pid, UC, all_cells=True)
+            access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
             target = _role_id(role_id, access)
             if R.is_system(target):
                 raise ApiError(UC_ROLE_LOCKED, "Not authorized to modify this role: system roles cannot be renamed.")
@@ -198,7 +198,7 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
             if clash.first():
                 raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.")
             await conn.execute(update(cr).where(cr.c.id == target).values(name=name, updated_us=now_us()))
-            access = await load_access(conn, caller, pid, UC, all_cells=True)
+            access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
     except IntegrityError as exc:
         raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.") from exc
     return role_json(access, target)
@@ -208,7 +208,7 @@ async def delete_role(rt: Runtime, caller: Principal | None, project_id: str, ro
     pid = parse_project_id(project_id, UC_BAD)
     mr, cr, rp = t.codearts_member_roles, t.codearts_roles, t.codearts_role_permissions
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, UC, all_cells=True)
+        access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
         target = _role_id(role_id, access)
         if R.is_system(target):
             raise ApiError(UC_ROLE_LOCKED, "Not authorized to modify this role: system roles cannot be deleted.")
@@ -275,7 +275,7 @@ async def update_matrix(rt: Runtime, caller: Principal | None, project_id: str, 
     updates = _parse_matrix_update(body)
     pid = parse_project_id(project_id, UC_BAD)
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, UC, all_cells=True)
+        access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
         _deny(access.decide(P.Check(P.ROLES_MANAGE)), "set the role permissions of this project")
         changes: dict[str, dict[str, bool]] = {}
         for name, raw, cells in updates:
@@ -330,7 +330,7 @@ async def set_member_roles(
     items = Body(body, UC_BAD).array("role_ids", required=True, min_items=1, max_items=MAX_ROLES_PER_MEMBER)
     pid = parse_project_id(project_id, UC_BAD)
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, UC, all_cells=True)
+        access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
         _deny(access.decide(P.Check(P.MEMBERS_MANAGE)), "manage the members of this project")
         wanted = frozenset(_role_id(v, access, f"role_ids[{i}]") for i, v in enumerate(items))
         held = await _held(conn, access, user_id)

@@ -81,10 +81,19 @@ async def _body(request: Request, code: str) -> Any:
     return await read_json(request, invalid=code)
 
 
+async def _uc_body(request: Request) -> dict:
+    """Extension bodies: empty, not JSON or not an object is a bad request (``UC.00011001``), as
+    on the private-access routes."""
+    body = await read_json(request, invalid=UC_BAD_REQUEST)
+    if not isinstance(body, dict):
+        raise ApiError(UC_BAD_REQUEST, "The request body must be a JSON object.")
+    return body
+
+
 PM_TAG = "CodeArts ProjectMan v4"
 CB_TAG = "CodeArts Build permissions"
 PM_BAD = service.PM_BAD
-UC_BAD = role_admin.UC_BAD
+UC_BAD_REQUEST = "UC.00011001"
 
 # --- ProjectMan v4: projects ------------------------------------------------------------------
 
@@ -261,14 +270,14 @@ async def list_roles(request: Request, caller: Caller, project_id: str):
 @router.post("/devuc/v1/projects/{project_id}/roles", summary="Create a custom role (optionally a copy)",
              **doc("", ok=S.Role, status=201, body=S.CreateRoleBody, extension=True))
 async def create_role(request: Request, caller: Caller, project_id: str):
-    answer = await role_admin.create_role(runtime(request), caller, project_id, await _body(request, UC_BAD))
+    answer = await role_admin.create_role(runtime(request), caller, project_id, await _uc_body(request))
     return JSONResponse(answer, status_code=201)
 
 
 @router.patch("/devuc/v1/projects/{project_id}/permissions", summary="Change the permission matrix",
               **doc("", ok=S.RoleList, body=S.MatrixUpdateBody, extension=True))
 async def update_matrix(request: Request, caller: Caller, project_id: str):
-    answer = await role_admin.update_matrix(runtime(request), caller, project_id, await _body(request, UC_BAD))
+    answer = await role_admin.update_matrix(runtime(request), caller, project_id, await _uc_body(request))
     return JSONResponse(answer)
 
 
@@ -281,7 +290,7 @@ async def show_role(request: Request, caller: Caller, project_id: str, role_id: 
 @router.put("/devuc/v1/projects/{project_id}/roles/{role_id}", summary="Rename a custom role",
             **doc("", ok=S.Role, body=S.RenameRoleBody, extension=True))
 async def rename_role(request: Request, caller: Caller, project_id: str, role_id: str):
-    body = await _body(request, UC_BAD)
+    body = await _uc_body(request)
     return JSONResponse(await role_admin.rename_role(runtime(request), caller, project_id, role_id, body))
 
 
@@ -295,7 +304,7 @@ async def delete_role(request: Request, caller: Caller, project_id: str, role_id
 @router.patch("/devuc/v1/projects/{project_id}/roles/{role_id}/permissions",
               summary="Change one role's permissions", **doc("", ok=S.Role, body=S.RolePermissionsBody, extension=True))
 async def update_role_matrix(request: Request, caller: Caller, project_id: str, role_id: str):
-    body = await _body(request, UC_BAD)
+    body = await _uc_body(request)
     return JSONResponse(await role_admin.update_role_matrix(runtime(request), caller, project_id, role_id, body))
 
 
@@ -308,7 +317,7 @@ async def member_roles(request: Request, caller: Caller, project_id: str, user_i
 @router.put("/devuc/v1/projects/{project_id}/members/{user_id}/roles", summary="Give a member one or more roles",
             **doc("", ok=S.MemberRoles, body=S.MemberRolesBody, extension=True))
 async def set_member_roles(request: Request, caller: Caller, project_id: str, user_id: str):
-    body = await _body(request, UC_BAD)
+    body = await _uc_body(request)
     return JSONResponse(await role_admin.set_member_roles(runtime(request), caller, project_id, user_id, body))
 
 
@@ -321,5 +330,5 @@ async def show_creators(request: Request, caller: Caller, domain_id: str):
 @router.put("/devuc/v1/domains/{domain_id}/project-creators", summary="Set who may create projects",
             **doc("", ok=S.ProjectCreators, body=S.ProjectCreatorsBody, extension=True))
 async def update_creators(request: Request, caller: Caller, domain_id: str):
-    body = await _body(request, UC_BAD)
+    body = await _uc_body(request)
     return JSONResponse(await role_admin.update_creators(runtime(request), caller, domain_id, body))

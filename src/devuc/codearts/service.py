@@ -291,14 +291,23 @@ def _tenant_admin(caller: Principal | None, account_id: str) -> bool:
 
 
 async def load_access(
-    conn: AsyncConnection, caller: Principal | None, project_id: str, codes: Codes, *, all_cells: bool = False
+    conn: AsyncConnection,
+    caller: Principal | None,
+    project_id: str,
+    codes: Codes,
+    *,
+    all_cells: bool = False,
+    lock: bool = False,
 ) -> Access:
     """The project and the caller's standing in it. ``caller`` None is the local operator (CLI).
     An unknown project, and one of another account the caller is not a member of, are both
     answered ``codes.not_found``: a stranger learns nothing. The matrix cells loaded are those
-    of the caller's roles (all of them with ``all_cells``)."""
+    of the caller's roles (all of them with ``all_cells``). ``lock``: writers take the project
+    row's lock first, so changes to one project's members and roles happen one at a time on
+    PostgreSQL as they do on SQLite."""
     p = t.codearts_projects
-    project = (await conn.execute(select(p).where(p.c.id == project_id))).first()
+    query = select(p).where(p.c.id == project_id)
+    project = (await conn.execute(query.with_for_update() if lock else query)).first()
     gone = ApiError(codes.not_found, f"The project '{project_id}' does not exist or has been deleted.")
     if codes.not_found == CB_NOT_FOUND:
         gone = ApiError(codes.not_found, f"The CodeArts project '{project_id}' was not found.")
@@ -562,7 +571,7 @@ async def update_project(rt: Runtime, caller: Principal, project_id: str, body: 
     p = t.codearts_projects
     try:
         async with rt.store.write() as conn:
-            access = await load_access(conn, caller, pid, PM)
+            access = await load_access(conn, caller, pid, PM, lock=True)
             refuse(access.decide(P.Check("devuc.project_edit")), PM_DENIED, "edit this project")
             clash = await conn.execute(
                 select(p.c.id).where(
@@ -582,7 +591,7 @@ async def update_project(rt: Runtime, caller: Principal, project_id: str, body: 
 async def delete_project(rt: Runtime, caller: Principal, project_id: str) -> None:
     pid = parse_project_id(project_id, PM_BAD)
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, PM)
+        access = await load_access(conn, caller, pid, PM, lock=True)
         refuse(
             access.decide(P.Check(P.PROJECT_DELETE)),
             PM_DENIED,
@@ -653,7 +662,7 @@ async def add_member(rt: Runtime, caller: Principal, project_id: str, body: Any)
     pm_role = R.PARTICIPANT.pm_id if pm_role is None else pm_role
     now = now_us()
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, PM)
+        access = await load_access(conn, caller, pid, PM, lock=True)
         _require_member_manager(access)
         role = _grant_role(access, pm_role)
         refuse(
@@ -703,7 +712,7 @@ async def batch_add_members(rt: Runtime, caller: Principal, project_id: str, bod
             wanted[key] = pm_role
     now = now_us()
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, PM)
+        access = await load_access(conn, caller, pid, PM, lock=True)
         _require_member_manager(access)
         u, a = t.users, t.accounts
         valid = {
@@ -797,7 +806,7 @@ async def batch_delete_members(rt: Runtime, caller: Principal, project_id: str, 
     pid = parse_project_id(project_id, PM_BAD)
     user_ids = _user_ids(Body(body, PM_BAD), "user_ids")
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, PM)
+        access = await load_access(conn, caller, pid, PM, lock=True)
         others = [u for u in user_ids if u != caller.user_id]
         if others:
             _require_member_manager(access)
@@ -827,7 +836,7 @@ async def update_members_role(rt: Runtime, caller: Principal, project_id: str, b
     pm_role = b.integer("role_id", required=True)
     user_ids = _user_ids(b, "user_ids")
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, PM)
+        access = await load_access(conn, caller, pid, PM, lock=True)
         _require_member_manager(access)
         role = _grant_role(access, pm_role)
         present = await _members_among(conn, pid, user_ids)
@@ -860,7 +869,7 @@ async def _replace_roles(conn: AsyncConnection, project_id: str, new: dict[str, 
 async def quit_project(rt: Runtime, caller: Principal, project_id: str) -> None:
     pid = parse_project_id(project_id, PM_BAD)
     async with rt.store.write() as conn:
-        access = await load_access(conn, caller, pid, PM)
+        access = await load_access(conn, caller, pid, PM, lock=True)
         decision = access.decide(P.Check(P.MEMBERS_LEAVE))
         if decision.reason == "not_member" or not access.subject.is_member:
             raise ApiError(PM_NOT_MEMBER, "You are not a member of this project.")

@@ -63,7 +63,7 @@ def _doc(*, ok, body=None, errors=(), parameters=(), extension: bool = False) ->
     return kwargs
 
 
-async def _manager(request: Request, caller: Principal) -> str:
+def _manager(request: Request, caller: Principal) -> str:
     """Checks common to the three VPCEP calls; returns the region they act in."""
     service.require_manager(caller)
     return service.parse_region(request.headers.get("region"), caller, runtime(request).region_ids)
@@ -74,12 +74,12 @@ async def _records_body(request: Request):
 
 
 @router.get(PATHS[0], tags=[TAG], summary="List the tenant's authorised VPC endpoints",
-            **_doc(ok=s.VpcepListResponse, errors=(404,), parameters=[_REGION, *_LIST_QUERY]))
+            **_doc(ok=s.VpcepListResponse, parameters=[_REGION, *_LIST_QUERY]))
 @router.get(PATHS[1], tags=[TAG], summary="List the tenant's authorised VPC endpoints (gateway path)",
-            **_doc(ok=s.VpcepListResponse, errors=(404,), parameters=[_REGION, *_LIST_QUERY]))
+            **_doc(ok=s.VpcepListResponse, parameters=[_REGION, *_LIST_QUERY]))
 async def list_vpceps(request: Request, caller: Caller):
     rt = runtime(request)
-    region = await _manager(request, caller)
+    region = _manager(request, caller)
     params = {key: request.query_params.getlist(key) for key in request.query_params.keys()}
     query = service.parse_list_query(params)
     account_id = service.check_enterprise(caller, query.enterprise_id)
@@ -98,7 +98,7 @@ async def list_vpceps(request: Request, caller: Caller):
 @router.delete(PATHS[1], tags=[TAG], summary="Delete VPCEP access-control records (gateway path)",
                **_doc(ok=s.VpcepCountResponse, body=s.VpcepRecordsRequest, errors=(404,), parameters=[_REGION]))
 async def delete_vpceps(request: Request, caller: Caller):
-    region = await _manager(request, caller)
+    region = _manager(request, caller)
     enterprise_id, entries = await _records_body(request)
     account_id = service.check_enterprise(caller, enterprise_id)
     removed = await service.delete_records(runtime(request), account_id, region, [e.vpcep_id for e in entries])
@@ -111,7 +111,7 @@ async def delete_vpceps(request: Request, caller: Caller):
              summary="Add VPCEP access-control records (devuc extension, gateway path)",
              **_doc(ok=s.VpcepCountResponse, body=s.VpcepRecordsRequest, parameters=[_REGION], extension=True))
 async def add_vpceps(request: Request, caller: Caller):
-    region = await _manager(request, caller)
+    region = _manager(request, caller)
     enterprise_id, entries = await _records_body(request)
     account_id = service.check_enterprise(caller, enterprise_id)
     added = await service.add_records(runtime(request), account_id, region, entries)

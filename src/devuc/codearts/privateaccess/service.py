@@ -116,7 +116,8 @@ def parse_region(value: str | None, caller: Principal, region_ids: list[str]) ->
     own = region_of(caller, region_ids)
     if caller.project_id is not None and own != value:
         raise invalid(
-            INVALID, "region", f"'{value}' is not the region of the caller's project ({own})"
+            INVALID, "region",
+            f"'{value}' is not the region of the caller's project ({own or caller.project_name})",
         )
     return value
 
@@ -286,7 +287,7 @@ async def add_records(rt: Runtime, account_id: str, region: str, entries: list[V
             ).all()
         }
         new = [e for e in entries if e.vpcep_id not in existing]
-        if len(existing) + len(new) > quota:
+        if new and len(existing) + len(new) > quota:  # (a lowered quota still lets descriptions change)
             raise ApiError(
                 QUOTA_USED_UP,
                 f"Your VPCEP quota has been used up. Region {region} allows {quota} VPC endpoints "
