@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .config import Settings
 from .iam.tokens import TokenKeyring
+from .store.cache import GenerationCache
 from .store.db import Store
 from .store.vault import Vault, load_master_key
 
@@ -19,12 +20,18 @@ class Runtime:
     store: Store
     vault: Vault
     keyring: TokenKeyring
+    cache: GenerationCache
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         store = Store(settings.effective_database_url)
         vault = Vault(load_master_key(settings.secret_key, settings.data_dir))
-        return cls(settings, store, vault, TokenKeyring(store, vault, settings.token_ttl_seconds))
+        keyring = TokenKeyring(store, vault, settings.token_ttl_seconds)
+        return cls(settings, store, vault, keyring, GenerationCache())
+
+    async def fresh_generation(self) -> int:
+        """Read the store generation and bring the cache up to it; returns it for cache puts."""
+        return self.cache.sync(await self.store.generation())
 
     @property
     def region_ids(self) -> list[str]:

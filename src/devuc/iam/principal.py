@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from fastapi import Request
 from sqlalchemy import select, update
@@ -110,25 +110,74 @@ def signed_request(request: Request, body: bytes) -> signing.SignedRequest:
     )
 
 
-async def _from_signature(rt: Runtime, request: Request) -> Principal:
-    settings = rt.settings
-    try:
-        auth = signing.parse_authorization(request.headers.items())
-    except signing.SignatureError as exc:
-        raise _from_signature_error(exc) from exc
+@dataclass(frozen=True)
+class _KeyEntry:
+    """What the store says about an access key, with its secrets opened (cached per node)."""
+
+    access: str
+    user_id: str
+    account_id: str
+    status: str
+    user_enabled: bool
+    access_mode: str
+    temporary: bool
+    expires_us: int | None
+    locked_until_us: int
+    failed_signatures: int
+    last_use_us: int | None
+    secret: str
+    security_token: str | None
+
+
+_UNKNOWN_KEY = "unknown"
+# Per node: when this node last wrote a key's last_use_time (the write is throttled).
+_last_use_written: dict[str, int] = {}
+
+
+async def _load_key(rt: Runtime, access: str) -> _KeyEntry | str:
     async with rt.store.read() as conn:
-        key = (
+        row = (
             await conn.execute(
                 select(
                     t.access_keys,
                     t.users.c.enabled.label("user_enabled"),
                     t.users.c.access_mode,
                 ).join(t.users, t.users.c.id == t.access_keys.c.user_id)
-                .where(t.access_keys.c.access == auth.access)
+                .where(t.access_keys.c.access == access)
             )
         ).first()
-    now = now_us()
+    if row is None:
+        return _UNKNOWN_KEY
+    return _KeyEntry(
+        access=row.access,
+        user_id=row.user_id,
+        account_id=row.account_id,
+        status=row.status,
+        user_enabled=bool(row.user_enabled),
+        access_mode=row.access_mode,
+        temporary=bool(row.temporary),
+        expires_us=row.expires_us,
+        locked_until_us=row.locked_until_us,
+        failed_signatures=row.failed_signatures,
+        last_use_us=row.last_use_us,
+        secret=rt.vault.open(row.secret_enc),
+        security_token=rt.vault.open(row.security_token_enc) if row.temporary else None,
+    )
+
+
+async def _from_signature(rt: Runtime, request: Request) -> Principal:
+    settings = rt.settings
+    try:
+        auth = signing.parse_authorization(request.headers.items())
+    except signing.SignatureError as exc:
+        raise _from_signature_error(exc) from exc
+    generation = await rt.fresh_generation()
+    key = rt.cache.get(("access-key", auth.access))
     if key is None:
+        key = await _load_key(rt, auth.access)
+        rt.cache.put(("access-key", auth.access), key, generation)
+    now = now_us()
+    if key == _UNKNOWN_KEY:
         raise _from_signature_error(signing.unknown_access_key(auth.access))
     if key.locked_until_us > now:
         raise _unauthorized("AK access failed to reach the limit,forbidden")
@@ -144,10 +193,10 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         signing.verify,
         signed_request(request, body),
         auth,
-        rt.vault.open(key.secret_enc),
+        key.secret,
         now=time.time(),
         max_skew_seconds=settings.signature_max_skew_seconds,
-        security_token=rt.vault.open(key.security_token_enc) if key.temporary else None,
+        security_token=key.security_token,
     )
     try:
         if auth.algorithm in SLOW_ALGORITHMS:
@@ -158,26 +207,47 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         await _signature_failed(rt, auth.access, exc.reason)
         raise _from_signature_error(exc) from exc
 
-    async with rt.store.read() as conn:
-        who, _ = await load_principal(
-            conn,
-            key.user_id,
-            key.account_id,
-            await _signed_project(conn, request, key.account_id),
-            method="aksk",
-            access_key=auth.access,
-            expires_us=key.expires_us,
-        )
+    headers = request.headers
+    scope_key = ("signed", key.access, headers.get("x-project-id"), headers.get("x-domain-id"))
+    who = rt.cache.get(scope_key)
     if who is None:
-        raise _from_signature_error(signing.inactive_access_key(auth.access))
-    if key.failed_signatures or (key.last_use_us or 0) < now - LAST_USE_RESOLUTION_US:
-        async with rt.store.write() as conn:
+        async with rt.store.read() as conn:
+            who, _ = await load_principal(
+                conn,
+                key.user_id,
+                key.account_id,
+                await _signed_project(conn, request, key.account_id),
+                method="aksk",
+                access_key=auth.access,
+                expires_us=key.expires_us,
+            )
+        if who is None:
+            raise _from_signature_error(signing.inactive_access_key(auth.access))
+        rt.cache.put(scope_key, who, generation)
+    await _signature_succeeded(rt, key, now)
+    return who
+
+
+async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
+    """End a run of bad signatures, and keep last_use_time to within a minute."""
+    if key.failed_signatures:
+        async with rt.store.write() as conn:  # the cached failure count changes: invalidate
             await conn.execute(
                 update(t.access_keys)
-                .where(t.access_keys.c.access == auth.access)
+                .where(t.access_keys.c.access == key.access)
                 .values(failed_signatures=0, last_use_us=now)
             )
-    return who
+        _last_use_written[key.access] = now
+        return
+    last = max(key.last_use_us or 0, _last_use_written.get(key.access, 0))
+    if last < now - LAST_USE_RESOLUTION_US:
+        async with rt.store.write(affects_auth=False) as conn:
+            await conn.execute(
+                update(t.access_keys)
+                .where(t.access_keys.c.access == key.access)
+                .values(last_use_us=now)
+            )
+        _last_use_written[key.access] = now
 
 
 async def _signed_project(conn, request: Request, account_id: str) -> str | None:

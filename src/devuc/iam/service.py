@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -353,7 +353,7 @@ async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, 
         raise ApiError("IAM.0082")
     if user.access_mode == "console":
         raise ApiError("IAM.0081")
-    async with rt.store.write() as conn:
+    async with rt.store.write(affects_auth=False) as conn:  # last login time only
         project_id = await _resolve_scope(conn, login, user.account_id, user.account_name)
         await conn.execute(delete(t.login_failures).where(t.login_failures.c.user_id == user.id))
         await conn.execute(
@@ -371,7 +371,7 @@ async def _record_login_failure(rt: Runtime, user_id: str) -> None:
     settings = rt.settings
     now = now_us()
     window_start = now - settings.login_failure_window_minutes * 60_000_000
-    async with rt.store.write() as conn:
+    async with rt.store.write(affects_auth=False) as conn:  # password login only
         await conn.execute(insert(t.login_failures).values(user_id=user_id, at_us=now))
         await conn.execute(
             delete(t.login_failures).where(
@@ -396,12 +396,20 @@ async def _record_login_failure(rt: Runtime, user_id: str) -> None:
 
 
 async def read_token(rt: Runtime, token: str) -> TokenState | None:
-    """The current state of a token string, or None when it is not a token of ours."""
-    payload = await rt.keyring.open(token)
-    if payload is None:
-        return None
-    async with rt.store.read() as conn:
-        return await token_state(conn, payload)
+    """The current state of a token string, or None when it is not a token of ours. What the
+    store says about a token is cached per node until the store generation moves on."""
+    generation = await rt.fresh_generation()
+    state = rt.cache.get(("token", token))
+    if state is None:
+        payload = await rt.keyring.open(token)
+        if payload is None:
+            return None
+        async with rt.store.read() as conn:
+            state = await token_state(conn, payload)
+        rt.cache.put(("token", token), state, generation)
+    if state.status == "valid" and state.payload.expires_us <= now_us():
+        return replace(state, status="expired")
+    return state
 
 
 def token_body(state: TokenState, nocatalog: bool, base_url: str, regions: list[str]) -> dict:

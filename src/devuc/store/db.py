@@ -7,13 +7,16 @@ second process (``devuc bootstrap`` beside ``devuc serve``) simply waits its tur
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .tables import store_generation
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -56,11 +59,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+GENERATION_SQL = "SELECT value FROM store_generation WHERE id = 1"
+_BUMP = update(store_generation).where(store_generation.c.id == 1).values(
+    value=store_generation.c.value + 1
+)
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
+        self._generation_reader = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -69,12 +79,62 @@ class Store:
                 yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, affects_auth: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. Unless the caller says the change cannot alter any authorisation
+        decision (``affects_auth=False``: last-login times, failure counters), it also moves the
+        store generation on, which invalidates every node's caches."""
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
+                if affects_auth:
+                    await conn.execute(_BUMP)
+
+    async def generation(self) -> int:
+        """The store generation: one primary-key read, without a transaction of its own."""
+        if self._generation_reader is None:
+            self._generation_reader = await _GenerationReader.open(self.url)
+        return await self._generation_reader.read()
 
     async def close(self) -> None:
+        if self._generation_reader is not None:
+            await self._generation_reader.close()
+            self._generation_reader = None
         await self.engine.dispose()
+
+
+class _GenerationReader:
+    """Reads the one-row generation table on the cheapest path each database offers: a plain
+    sqlite3 connection (a read of one row takes microseconds, so it runs on the event loop), or
+    an asyncpg pool (one round trip)."""
+
+    def __init__(self, sqlite_conn=None, pg_pool=None) -> None:
+        self._sqlite = sqlite_conn
+        self._pg = pg_pool
+
+    @classmethod
+    async def open(cls, url: str) -> _GenerationReader:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            conn = sqlite3.connect(
+                parsed.database, isolation_level=None, check_same_thread=False,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            )
+            conn.execute("PRAGMA query_only=ON")
+            return cls(sqlite_conn=conn)
+        import asyncpg
+
+        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        return cls(pg_pool=await asyncpg.create_pool(dsn, min_size=1, max_size=4))
+
+    async def read(self) -> int:
+        if self._sqlite is not None:
+            return self._sqlite.execute(GENERATION_SQL).fetchone()[0]
+        return await self._pg.fetchval(GENERATION_SQL)
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+        else:
+            await self._pg.close()

@@ -279,3 +279,16 @@ private_access_switches = Table(
     Column("enabled", Boolean, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Cache coherence
+
+# One row whose value every write that can change an authorisation decision increments (in the
+# same transaction). A node may keep what it derived from the store for as long as this value is
+# unchanged: reading it is one tiny query, so every node sees every change on its next request.
+store_generation = Table(
+    "store_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)
