@@ -15,7 +15,9 @@ from ..errors import ApiError
 MAX_PASSWORD_LENGTH = 32
 SPECIALS = "~`!@#$%^&*()-_=+\\|[{}];:'\",<.>/? "
 
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+# argon2id with OWASP's first recommended setting (19 MiB, 2 passes, 1 lane): about 25 ms per
+# hash here. Hashes carry their parameters, so older hashes keep verifying if this changes.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # A fixed hash to spend the same time on unknown users as on known ones.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
