@@ -189,3 +189,56 @@ def memory_of(pid: int) -> dict:
     except OSError:
         pass
     return out
+
+
+# --- who used the CPU during a measurement -------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent by everything on the machine (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / _TICK
+
+
+class CpuShare:
+    """How many cores the server, the load generator (wrk, a reaped child), this harness and
+    everything else used during a measurement: the last one says how disturbed it was."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def _sample(self) -> tuple[float, float, float, float, float]:
+        import resource
+
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        return (time.monotonic(), machine_busy_seconds(), tree_cpu_seconds(self.server.process.pid),
+                children.ru_utime + children.ru_stime, me.ru_utime + me.ru_stime)
+
+    def __enter__(self) -> CpuShare:
+        self.before = self._sample()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.after = self._sample()
+
+    def as_dict(self) -> dict:
+        wall, busy, server, wrk, me = (a - b for a, b in zip(self.after, self.before))
+        wall = max(wall, 1e-9)
+        others = max(0.0, busy - server - wrk - me)
+        return {"server_cores": round(server / wall, 2), "wrk_cores": round(wrk / wall, 2),
+                "harness_cores": round(me / wall, 2), "other_cores": round(others / wall, 2)}

@@ -192,24 +192,29 @@ def _verdict(passed: bool | None) -> str:
 
 def _measurement_rows(title: str, m: dict, bare: dict | None, conns: list[str]) -> list[str]:
     if m.get("status") != "ok":
-        return [f"| {title} | – | {m.get('status')} | | | | | {m.get('reason') or ''} |"]
+        return [f"| {title} | – | {m.get('status')} | | | | | | {m.get('reason') or ''} |"]
     rows = []
     for c in conns:
         r = m["by_connections"].get(c)
         if r is None:
             continue
         if not r["requests"]:
-            rows.append(f"| {title} | {c} | 0 | – | – | {r['errors']} | | no request completed in "
-                        f"{r['duration_s']:g} s |")
+            rows.append(f"| {title} | {c} | 0 | – | – | {r['errors']} | | {_other(r)} | no request "
+                        f"completed in {r['duration_s']:g} s |")
             continue
         ceiling = _rps(bare, c)
         share = f"{100 * r['rps'] / ceiling:.1f}%" if ceiling and m is not bare else ""
         rows.append(f"| {title} | {c} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                    f"{r['errors']} | {share} | {_statuses(r)} |")
+                    f"{r['errors']} | {share} | {_other(r)} | {status_summary(r)} |")
     return rows
 
 
-def _statuses(r: dict) -> str:
+def _other(r: dict) -> str:
+    cpu = r.get("cpu")
+    return f"{cpu['other_cores']:.2f}" if cpu else ""
+
+
+def status_summary(r: dict) -> str:
     odd = {k: v for k, v in r["statuses"].items() if not k.startswith("2")}
     parts = [f"{k}×{v}" for k, v in odd.items()]
     if r["socket_errors"]:
@@ -217,8 +222,9 @@ def _statuses(r: dict) -> str:
     return ", ".join(parts)
 
 
-HEADER = ("| scenario | conns | rps | p50 ms | p99 ms | errors | vs bare | non-2xx / socket errors |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+HEADER = ("| scenario | conns | rps | p50 ms | p99 ms | errors | vs bare | other load | "
+          "non-2xx / socket errors |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 
 
 def markdown(run: dict) -> str:
@@ -238,6 +244,8 @@ def markdown(run: dict) -> str:
         f"- wrk {run['options']['wrk_threads']} thread(s), {run['options']['duration']} s per "
         f"measurement after {run['options']['warmup']} s warm-up; everything on 127.0.0.1",
         f"- command: `{run['command']}`",
+        "- \"other load\": cores used by processes other than the server, wrk and this harness during "
+        f"the measurement (of {m['cores']}); \"vs bare\": rps as a share of the bare ASGI ceiling",
         "",
     ]
     for phase in run["phases"]:
@@ -260,8 +268,8 @@ def markdown(run: dict) -> str:
             r, logins = beside["wrk"], beside["logins"]
             out.append(
                 f"| permission check, token + {logins['target_per_s']:g} logins/s | {r['connections']} | "
-                f"{r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | | "
-                f"{_statuses(r)} logins {logins['achieved_per_s']}/s |")
+                f"{r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | | {_other(r)} | "
+                f"{status_summary(r)} logins {logins['achieved_per_s']}/s |")
         def rss(mem: dict) -> str:
             return ", ".join(f"{w['rss_mib']:.1f}" for w in mem.get("workers", []) if w.get("rss_mib")) or "n/a"
 

@@ -220,7 +220,7 @@ class Bench:
         """Run wrk at each concurrency (after a warm-up) with requests from ``make_requests()``."""
         requests = make_requests()
         smoke = self.smoke(server.port, requests[0])
-        by_connections = {}
+        by_connections, results = {}, []
         timeout = 60.0 if slow else 10.0
         duration = max(self.args.duration, self.args.login_duration) if slow else self.args.duration
         for conns in self.connections:
@@ -231,18 +231,18 @@ class Bench:
                 loadgen.run(server.base_url, script, connections=conns, duration=self.args.warmup,
                             threads=self.args.wrk_threads, timeout_s=timeout)
                 wait_idle(server)
-            result = loadgen.run(server.base_url, script, connections=conns,
-                                 duration=duration, threads=self.args.wrk_threads,
-                                 timeout_s=timeout)
-            by_connections[str(conns)] = result.as_dict()
-            odd = report._statuses(result.as_dict())
+            with procs.CpuShare(server) as cpu:
+                result = loadgen.run(server.base_url, script, connections=conns,
+                                     duration=duration, threads=self.args.wrk_threads,
+                                     timeout_s=timeout)
+            results.append(result)
+            by_connections[str(conns)] = {**result.as_dict(), "cpu": cpu.as_dict()}
+            odd = report.status_summary(result.as_dict())
             log(f"  {title:<34} c={conns:<3} {result.rps:>9,.1f} rps  p50 {result.p50_ms:>7.2f} ms  "
-                f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}{'  (' + odd + ')' if odd else ''}")
-        answered = [r for r in by_connections.values() if sum(r["statuses"].values())]
-        if answered and all(
-            sum(v for k, v in r["statuses"].items() if k in ("404", "405")) == sum(r["statuses"].values())
-            for r in answered
-        ):
+                f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}  "
+                f"[other load {cpu.as_dict()['other_cores']:.2f} cores]{'  (' + odd + ')' if odd else ''}")
+        answered = [r for r in results if r.statuses]
+        if answered and all(r.all_not_found for r in answered):
             return {"status": "not available", "by_connections": by_connections, "smoke": smoke,
                     "reason": f"the route answered 404/405 to every request "
                               f"(first answer: {smoke.get('body', '')[:160]})"}
@@ -343,18 +343,19 @@ class Bench:
         logins = workload.password_login(seeded.logins)
         with workload.PacedRequests(server.port, logins, self.args.login_rate) as paced:
             time.sleep(1.0)  # let the logins reach their pace first
-            result = loadgen.run(server.base_url, script, connections=conns, duration=self.args.duration,
-                                 threads=self.args.wrk_threads)
+            with procs.CpuShare(server) as cpu:
+                result = loadgen.run(server.base_url, script, connections=conns,
+                                     duration=self.args.duration, threads=self.args.wrk_threads)
         summary = paced.summary()
         title = f"perm. check, token + {self.args.login_rate:g} logins/s"
         log(f"  {title:<34} c={conns:<3} {result.rps:>9,.1f} rps  p50 {result.p50_ms:>7.2f} ms  "
             f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}  "
             f"(logins {summary['achieved_per_s']}/s, {summary['ok']} ok, p50 {summary['p50_ms']} ms)")
-        return {"status": "ok", "wrk": result.as_dict(), "logins": summary}
+        return {"status": "ok", "wrk": {**result.as_dict(), "cpu": cpu.as_dict()}, "logins": summary}
 
     # -- keystone
 
-    def keystone(self, devuc_phase: dict | None) -> dict:
+    def keystone(self) -> dict:
         import keystone_bench
 
         log("OpenStack Keystone")
@@ -396,17 +397,8 @@ def _need_codearts(seeded: seeding.Seeded) -> str | None:
 def wait_idle(server: procs.Server, timeout: float = 60.0, interval: float = 0.5) -> None:
     """Wait until the server's processes use under a tenth of a core (e.g. after a login run,
     whose password checks go on after wrk has closed its connections)."""
-    tick = os.sysconf("SC_CLK_TCK")
-
     def cpu() -> float:
-        total = 0.0
-        for pid in [server.process.pid, *procs.descendants(server.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-            except (OSError, IndexError):
-                pass
-        return total
+        return procs.tree_cpu_seconds(server.process.pid)
 
     deadline = time.monotonic() + timeout
     last = cpu()
@@ -478,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(loadgen.WRK).exists():
         log("wrk is not installed (apt-get install wrk)")
         return 2
+    # Ctrl-C even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
     started = datetime.now(timezone.utc)
@@ -505,15 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         run["hashing"] = hashing()
-        if not args.no_ceiling:
-            run["ceiling"] = bench_ceiling(args, workdir)
         bench = Bench(args, workdir)
+        if not args.no_ceiling:
+            run["ceiling"] = bench.ceiling()
         for scale in scales:
             run["phases"].append(bench.phase(scale, databases))
         if args.against_keystone:
-            run["keystone"] = bench.keystone(run["phases"][0] if run["phases"] else None)
+            run["keystone"] = bench.keystone()
     except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc or 'Ctrl-C'}): stopping every server; partial results follow")
+        log(f"interrupted ({str(exc) or 'Ctrl-C'}): stopping every server; partial results follow")
         run["interrupted"] = True
         status = 130
     except Exception as exc:
@@ -542,10 +536,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return status
-
-
-def bench_ceiling(args: argparse.Namespace, workdir: Path) -> dict:
-    return Bench(args, workdir).ceiling()
 
 
 if __name__ == "__main__":

@@ -464,3 +464,23 @@ def test_concurrent_changes_leave_one_role_per_member(cast, server):
     roles = cast.owner.call("GET", f"/devuc/v1/projects/{pid}/members/{cast.dev.user_id}/roles").json()["roles"]
     assert len(roles) == 1
     assert members_of(cast.owner, pid)[cast.dev.user_id] == roles[0]["projectman_role_id"]
+
+
+def test_text_that_no_backend_can_store_is_refused(cast):
+    pid = new_project(cast.owner)["project_id"]
+    for body, field in [
+        ('{"project_name": "a\\u0000b", "project_type": "scrum"}', "project_name"),
+        ('{"project_name": "ok", "project_type": "scrum", "description": "\\ud800"}', "description"),
+    ]:
+        r = cast.owner.call("POST", "/v4/project", content=body.encode(), headers={"Content-Type": "application/json"})
+        assert error_of(r) == (400, PM_BAD) and field in r.json()["error_msg"]
+    r = cast.owner.call("PUT", "/v4/user", content=b'{"nick_name": "x\\u0000"}', headers={"Content-Type": "application/json"})
+    assert error_of(r) == (400, PM_BAD)
+    r = cast.owner.call("PUT", f"/v4/projects/{pid}", content=b'{"project_name": "\\udfff"}',
+                        headers={"Content-Type": "application/json"})
+    assert error_of(r) == (400, PM_BAD)
+    assert error_of(cast.owner.call("GET", "/v4/projects?search=a%00b")) == (400, PM_BAD)
+    assert error_of(cast.owner.call("GET", "/v4/projects", params={"search": "s" * 257})) == (400, PM_BAD)
+    r = cast.owner.call("POST", f"/devuc/v1/projects/{pid}/roles", content=b'{"name": "r\\u0000"}',
+                        headers={"Content-Type": "application/json"})
+    assert error_of(r) == (400, "UC.00011002")

@@ -67,6 +67,9 @@ class Body:
             return None
         if not isinstance(value, str):
             raise invalid(self.code, self.name(key), "must be a string")
+        problem = text_problem(value)
+        if problem:
+            raise invalid(self.code, self.name(key), problem)
         if trim:
             value = value.strip()
         if len(value) < min_len or (max_len is not None and len(value) > max_len):
@@ -114,6 +117,26 @@ class Body:
         if value is None:
             return None
         return Body(value, self.code, self.name(key))
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored as text on every backend (NUL, lone surrogates), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
+
+
+def query_text(value: str | None, name: str, code: str, max_len: int = 256) -> str | None:
+    if value is None:
+        return None
+    problem = text_problem(value) or (f"must be at most {max_len} characters" if len(value) > max_len else None)
+    if problem:
+        raise invalid(code, name, problem)
+    return value
 
 
 def query_int(value: str | None, name: str, code: str, low: int, high: int, default: int) -> int:

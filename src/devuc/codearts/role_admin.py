@@ -297,10 +297,12 @@ async def update_role_matrix(
     rt: Runtime, caller: Principal | None, project_id: str, role_id: str, body: Any
 ) -> dict:
     cells = Body(body, UC_BAD).object("permissions", required=True)
-    answer = await update_matrix(
-        rt, caller, project_id, {"roles": [{"role_id": role_id, "permissions": cells.data}]}
-    )
     wanted = R.normalize_role_id(role_id)
+    if wanted is None:
+        raise invalid(UC_BAD, "role_id", "must be a 32-character role id")
+    answer = await update_matrix(
+        rt, caller, project_id, {"roles": [{"role_id": wanted, "permissions": cells.data}]}
+    )
     return next(r for r in answer["roles"] if r["role_id"] == wanted)
 
 

@@ -36,6 +36,7 @@ from .inputs import (
     missing,
     project_id as parse_project_id,
     query_int,
+    query_text,
 )
 
 log = logging.getLogger("devuc.codearts")
@@ -70,11 +71,15 @@ class Codes:
     bad: str
     not_found: str
     denied: str
+    gone: str  # the not-found message, with {id}
+
+    def not_found_error(self, project_id: str) -> ApiError:
+        return ApiError(self.not_found, self.gone.format(id=project_id))
 
 
-PM = Codes(PM_BAD, PM_GONE, PM_DENIED)
-CB = Codes(CB_BAD, CB_NOT_FOUND, CB_BAD)
-UC = Codes("UC.00011002", "UC.00011037", "UC.00011003")
+PM = Codes(PM_BAD, PM_GONE, PM_DENIED, "The project '{id}' does not exist or has been deleted.")
+CB = Codes(CB_BAD, CB_NOT_FOUND, CB_BAD, "The CodeArts project '{id}' was not found.")
+UC = Codes("UC.00011002", "UC.00011037", "UC.00011003", "Project not found: '{id}'.")
 
 
 def ms(us: int | None) -> int | None:
@@ -308,18 +313,13 @@ async def load_access(
     p = t.codearts_projects
     query = select(p).where(p.c.id == project_id)
     project = (await conn.execute(query.with_for_update() if lock else query)).first()
-    gone = ApiError(codes.not_found, f"The project '{project_id}' does not exist or has been deleted.")
-    if codes.not_found == CB_NOT_FOUND:
-        gone = ApiError(codes.not_found, f"The CodeArts project '{project_id}' was not found.")
-    elif codes.not_found == UC.not_found:
-        gone = ApiError(codes.not_found, f"Project not found: '{project_id}'.")
     if project is None:
-        raise gone
+        raise codes.not_found_error(project_id)
     user_id = caller.user_id if caller is not None else ""
     held = await member_roles(conn, project_id, user_id) if caller is not None else frozenset()
     admin = _tenant_admin(caller, project.account_id)
     if not held and not admin and caller is not None and caller.account_id != project.account_id:
-        raise gone
+        raise codes.not_found_error(project_id)
     return Access(
         project,
         P.Subject(user_id, held, admin),
@@ -525,7 +525,7 @@ async def list_projects(rt: Runtime, caller: Principal, q: ProjectQuery, *, limi
         if q.archive not in ("true", "false"):
             raise invalid(PM_BAD, "archive", "must be true or false")
         query = query.where(p.c.archived.is_(q.archive == "true"))
-    if q.search:
+    if query_text(q.search, "search", PM_BAD):
         needle = q.search.lower()
         query = query.where(
             or_(

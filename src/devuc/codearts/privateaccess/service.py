@@ -370,21 +370,24 @@ async def set_private_access(rt: Runtime, account_id: str, region: str, enabled:
 
 
 async def load_policies(rt: Runtime, account_id: str, region: str | None = None) -> dict[str, RegionPolicy]:
-    """The tenant's private access in the regions where it lists VPC endpoints (elsewhere it
-    cannot be in force, so the switches of those regions are not read)."""
+    """The tenant's private access in each region where it lists VPC endpoints (elsewhere it
+    cannot be in force): the list and the operator's switch, in one query."""
     r, s = t.vpcep_records, t.private_access_switches
-    records = select(r.c.region, r.c.vpcep_id).where(r.c.account_id == account_id)
-    switches = select(s.c.region, s.c.enabled).where(s.c.account_id == account_id)
+    query = (
+        select(r.c.region, r.c.vpcep_id, s.c.enabled)
+        .select_from(r.outerjoin(s, and_(s.c.account_id == r.c.account_id, s.c.region == r.c.region)))
+        .where(r.c.account_id == account_id)
+    )
     if region is not None:
-        records = records.where(r.c.region == region)
-        switches = switches.where(s.c.region == region)
+        query = query.where(r.c.region == region)
     async with rt.store.read() as conn:
-        listed = (await conn.execute(records)).all()
-        switched = dict((await conn.execute(switches)).all()) if listed else {}
+        rows = (await conn.execute(query)).all()
     ids: dict[str, set[str]] = {}
-    for row in listed:
+    switched_on: dict[str, bool] = {}
+    for row in rows:
         ids.setdefault(row.region, set()).add(row.vpcep_id)
-    return {name: RegionPolicy(frozenset(listed_ids), bool(switched.get(name, True))) for name, listed_ids in ids.items()}
+        switched_on[row.region] = row.enabled is None or bool(row.enabled)
+    return {name: RegionPolicy(frozenset(listed), switched_on[name]) for name, listed in ids.items()}
 
 
 async def switches(rt: Runtime, account_id: str) -> dict[str, bool]:
@@ -406,7 +409,14 @@ def offered_regions(rt: Runtime) -> list[str] | None:
 async def authorization(rt: Runtime, caller: Principal) -> VpcData:
     """The decision for the caller's request: its tenant, region and VPC endpoint."""
     region = region_of(caller, rt.region_ids)
-    policies = await load_policies(rt, caller.account_id, region)
+    # Cached per node until the store generation moves on: every write (records, switches) moves
+    # it, so a change is seen by the next request on any node (spec §6, contract 8).
+    generation = await rt.fresh_generation()
+    key = ("private-access", caller.account_id, region)
+    policies = rt.cache.get(key)
+    if policies is None:
+        policies = await load_policies(rt, caller.account_id, region)
+        rt.cache.put(key, policies, generation)
     return decide(caller.account_id, policies, region, caller.vpc_endpoint, offered_regions(rt))
 
 
