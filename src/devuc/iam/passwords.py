@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,8 +23,18 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+# Hashing runs on a small pool of its own: it never blocks the event loop, and each worker
+# process holds at most this many 19 MiB argon2 buffers.
+_HASHING_THREADS = 2
+_pool = ThreadPoolExecutor(max_workers=_HASHING_THREADS, thread_name_prefix="argon2")
+
+
+async def _off_loop(function, *args):
+    return await asyncio.get_running_loop().run_in_executor(_pool, function, *args)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await _off_loop(_hasher.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -33,7 +44,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(_verify)
+    return await _off_loop(_verify)
 
 
 def _classes(password: str) -> int:
