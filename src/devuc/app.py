@@ -44,6 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Self-hosted IAM and CodeArts User Center compatible API.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        # SDK clients do not follow redirects (spec/aksk-signing.md §8.1): never send one.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .codearts.cli import codearts_app
 from .codearts.privateaccess.cli import app as vpcep_app
 from .config import ConfigError, Settings
 
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dev_app, name="dev")
 app.add_typer(vpcep_app, name="vpcep")
+app.add_typer(codearts_app, name="codearts")
 
 err = Console(stderr=True)
 out = Console()

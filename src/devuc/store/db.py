@@ -3,6 +3,10 @@
 ``Store.read()`` opens a plain transaction; ``Store.write()`` opens one that takes the write lock
 up front on SQLite (``BEGIN IMMEDIATE``), so two writers never dead-lock on a lock upgrade and a
 second process (``devuc bootstrap`` beside ``devuc serve``) simply waits its turn.
+
+On SQLite, reads run on the event loop through a plain (synchronous) connection: in WAL mode a
+reader never waits for a writer, and reading a few rows takes microseconds, far less than the
+hand-off to a driver thread would. Writes, which may wait for the write lock, stay on aiosqlite.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event, make_url, update
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .tables import store_generation
@@ -41,8 +45,10 @@ def make_engine(url: str) -> AsyncEngine:
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - trivial wiring
         # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of the driver's implicit one.
         dbapi_connection.isolation_level = None
@@ -53,7 +59,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial wiring
         mode = conn.get_execution_options().get("sqlite_begin", "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
@@ -71,9 +77,14 @@ class Store:
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
         self._generation_reader = None
+        self._reader = _in_loop_reader(url) if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self._reader is not None:
+            with self._reader.connect() as conn, conn.begin():
+                yield _InLoopConnection(conn)
+            return
         async with self.engine.connect() as conn:
             async with conn.begin():
                 yield conn
@@ -101,7 +112,39 @@ class Store:
         if self._generation_reader is not None:
             await self._generation_reader.close()
             self._generation_reader = None
+        if self._reader is not None:
+            self._reader.dispose()
         await self.engine.dispose()
+
+
+def _in_loop_reader(url: str) -> Engine:
+    parsed = make_url(url)
+    engine = create_engine(
+        parsed.set(drivername="sqlite"),
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        hide_parameters=True,
+    )
+    _configure_sqlite(engine)
+    return engine
+
+
+class _InLoopConnection:
+    """The part of AsyncConnection that read code uses, over a synchronous SQLite connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement, parameters=None):
+        return self._conn.execute(statement, parameters)
+
+    async def scalar(self, statement, parameters=None):
+        return self._conn.scalar(statement, parameters)
+
+    async def scalars(self, statement, parameters=None):
+        return self._conn.scalars(statement, parameters)
+
+    async def run_sync(self, function, *args, **kwargs):
+        return function(self._conn, *args, **kwargs)
 
 
 class _GenerationReader:
