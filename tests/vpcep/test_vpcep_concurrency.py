@@ -74,3 +74,23 @@ def test_concurrent_adds_never_exceed_the_quota(pair):
     assert totals == [3, 3]  # two batches fit in 7, a third never
     with first.client() as c:
         assert len(listed_ids(c, other, acct, region=OTHER_REGION)) == 6
+
+
+@pytest.mark.postgres
+def test_a_change_on_one_node_holds_on_the_next_request_to_the_other(pair):
+    """Each node caches the lists; a write on either node is seen by the very next request on
+    the other (spec/codearts-uc.md §6, contract 8)."""
+    first, second = pair
+    acct = first.bootstrap()
+    tok = token(first, acct)
+    one = vpce()
+    with first.client() as a, second.client() as b:
+        for _ in range(3):  # warm both nodes' caches
+            assert b.get("/v3/auth/projects", headers={"X-Auth-Token": tok}).status_code == 200
+        assert add(a, tok, [one]).status_code == 200
+        assert b.get("/v3/auth/projects", headers={"X-Auth-Token": tok}).status_code == 403
+        assert a.get("/v3/auth/projects", headers={"X-Auth-Token": tok}).status_code == 403
+        r = b.request("DELETE", "/v2/vpceps", headers={"X-Auth-Token": tok, "region": REGION},
+                      json={"vpceps": [{"vpcep_id": one}]})
+        assert r.json() == {"status": "ok", "total": 1}
+        assert a.get("/v3/auth/projects", headers={"X-Auth-Token": tok}).status_code == 200

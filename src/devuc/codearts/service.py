@@ -985,7 +985,19 @@ def _build_project_id(value: str | None) -> str:
 
 
 async def show_project_permission(rt: Runtime, caller: Principal, project_id: str | None) -> dict:
+    """The hot path of a permission service: answered from the node's cache while the store
+    generation is unchanged (any change to members, roles or matrices moves it on)."""
     pid = _build_project_id(project_id)
+    generation = await rt.fresh_generation()
+    key = ("build-permission", caller.account_id, caller.user_id, caller.can_administer, pid)
+    answer = rt.cache.get(key)
+    if answer is None:
+        answer = await _project_permission(rt, caller, pid)
+        rt.cache.put(key, answer, generation)
+    return answer
+
+
+async def _project_permission(rt: Runtime, caller: Principal, pid: str) -> dict:
     async with rt.store.read() as conn:
         access = await load_access(conn, caller, pid, CB)
     flags = P.build_permissions(access.subject, access.cells)
