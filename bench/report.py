@@ -84,9 +84,17 @@ def evaluate(run: dict, baseline: dict | None = None) -> list[dict]:
             "the brief names the signed check; the token check is held to the same bar"
             if name == "perm_token" else ""))
 
-    # 3. scale 10 keeps 85% of the default-scale rps
+    # 3. scale 10 keeps 85% of the default-scale rps (only when both ran the same code)
     small = default["scenarios"] if default else (baseline_scenarios(baseline) if baseline else None)
+    small_code = (default or (baseline_phase(baseline) if baseline else None) or {}).get("code", {})
+    changed = bool(ten and small_code and ten.get("code", {}).get("src_fingerprint")
+                   != small_code.get("src_fingerprint"))
     for name in ("perm_token", "perm_signed"):
+        if changed:
+            targets.append(_target(
+                f"{name} rps at --scale 10 vs default scale", f">= {SCALE_KEEP:.0%}", "n/a", None,
+                "not comparable: src/ changed between the two phases (see code fingerprints)"))
+            continue
         if not ten or not small:
             targets.append(_target(
                 f"{name} rps at --scale 10 vs default scale", f">= {SCALE_KEEP:.0%}", "n/a", None,
@@ -179,8 +187,12 @@ def evaluate(run: dict, baseline: dict | None = None) -> list[dict]:
     return targets
 
 
+def baseline_phase(baseline: dict) -> dict | None:
+    return next((p for p in baseline.get("phases", []) if p["scale"] == 1), None)
+
+
 def baseline_scenarios(baseline: dict) -> dict | None:
-    phase = next((p for p in baseline.get("phases", []) if p["scale"] == 1), None)
+    phase = baseline_phase(baseline)
     return phase["scenarios"] if phase else None
 
 
@@ -248,13 +260,21 @@ def markdown(run: dict) -> str:
         f"the measurement (of {m['cores']}); \"vs bare\": rps as a share of the bare ASGI ceiling",
         "",
     ]
+    fingerprints = {p.get("code", {}).get("src_fingerprint") for p in run["phases"]}
+    if len(fingerprints) > 1:
+        out += ["**Warning: src/ changed during this run; the phases ran different code "
+                "(fingerprints " + ", ".join(f"scale {p['scale']:g}: {p['code']['src_fingerprint']}"
+                                             for p in run["phases"]) + ").**", ""]
     for phase in run["phases"]:
         seed = phase["seed"]
         c = seed["counts"]
+        code = phase.get("code", {})
         out += [
             f"### scale {phase['scale']:g}: {c['accounts']:,} accounts, {c['users']:,} users, "
             f"{c['codearts_projects']:,} CodeArts projects, {c['memberships']:,} memberships "
             f"(seeded in {seed['seconds']} s)",
+            "",
+            f"devuc at {code.get('git', '?')}, src/ fingerprint {code.get('src_fingerprint', '?')}",
             "",
             HEADER,
         ]

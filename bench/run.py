@@ -104,6 +104,17 @@ def git_state() -> str:
         return "unknown"
 
 
+def code_fingerprint() -> str:
+    """A digest of the service's source as it is on disk now: other people may be changing it
+    while a run goes on, and a server started later would run different code."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def versions() -> dict:
     from importlib.metadata import version
 
@@ -288,9 +299,10 @@ class Bench:
                 "--workers", str(self.args.workers), "--data-dir", str(data_dir)]
         if database_url:
             argv += ["--database-url", database_url]
+        code = {"git": git_state(), "src_fingerprint": code_fingerprint()}
         server = procs.Server("devuc", argv, port, self.workdir / f"devuc-scale-{scale:g}.log",
                               env=self.server_env(), cwd=str(self.workdir)).start("/health")
-        result: dict = {"scale": scale, "seed": seeded.summary(),
+        result: dict = {"scale": scale, "code": code, "seed": seeded.summary(),
                         "database": "postgresql" if database_url else "sqlite", "scenarios": {}}
         try:
             wanted = self.args.only or list(workload.SCENARIOS)

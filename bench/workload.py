@@ -104,9 +104,10 @@ class PacedRequests:
     """Sends requests at a fixed rate from a few threads (keep-alive connections), beside a wrk
     run: e.g. 10 password logins per second."""
 
-    def __init__(self, port: int, requests: list[Req], rate: float, threads: int = 8) -> None:
+    def __init__(self, port: int, requests: list[Req], rate: float, threads: int | None = None) -> None:
         self.port, self.requests, self.rate = port, requests, rate
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="paced")
+        # Enough senders that a slow answer never holds the pace back (4 s of latency at rate).
+        self.pool = ThreadPoolExecutor(threads or max(8, int(rate * 4)), thread_name_prefix="paced")
         self.local = threading.local()
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
