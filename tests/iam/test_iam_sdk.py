@@ -297,3 +297,18 @@ def test_check_signing_command_over_the_shared_vectors():
     result = devuc("dev", "check-signing", str(vectors), check=False)
     assert result.returncode == 0, result.stdout[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "122 passed, 0 failed"
+
+
+def test_temporary_key_with_the_token_in_the_body(server: Server, account):
+    """The deprecated form: no header credentials, the token travels in the body."""
+    from support import get_token
+
+    with server.client() as c:
+        token = get_token(c, account)
+        body = {"auth": {"identity": {"methods": ["token"], "token": {"id": token}}}}
+        r = c.post("/v3.0/OS-CREDENTIAL/securitytokens", json=body)
+        assert r.status_code == 201, r.text
+        assert set(r.json()["credential"]) == {"access", "secret", "securitytoken", "expires_at"}
+        body["auth"]["identity"]["token"]["id"] = "MIInot-a-token"
+        r = c.post("/v3.0/OS-CREDENTIAL/securitytokens", json=body)
+        assert r.status_code == 401 and r.json()["error_code"] == "APIGW.0301"

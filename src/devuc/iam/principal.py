@@ -47,24 +47,26 @@ def _from_signature_error(exc: signing.SignatureError) -> ApiError:
     return ApiError("APIGW.0301", exc.message)
 
 
-def has_credentials(request: Request) -> bool:
-    return bool(request.headers.get("x-auth-token")) or signing.is_signed(request.headers.items())
-
-
 async def principal(request: Request) -> Principal:
     """Who is calling, admitted by private access (403 ``UC.00011065`` when the account's private
     access does not allow the VPC endpoint the request came through)."""
-    who = await authenticated(request)
+    return await admitted(request, await authenticated(request))
+
+
+async def admitted(request: Request, who: Principal) -> Principal:
+    """``who``, once private access lets the request through."""
     if not getattr(request.state, "private_access_checked", False):
         await private_access.enforce(runtime(request), who, f"{request.method} {request.url.path}")
         request.state.private_access_checked = True
     return who
 
 
-async def authenticated(request: Request) -> Principal:
+async def authenticated(request: Request, body_token: str | None = None) -> Principal:
     """Who is calling, with the VPC endpoint the request came through, before private access is
     applied: only the routes that manage or report private access depend on this directly, so an
-    administrator cannot lock the account out (spec/codearts-uc.md §6, contract 6)."""
+    administrator cannot lock the account out (spec/codearts-uc.md §6, contract 6).
+    ``body_token``: a token carried in the body, used only when no header identifies the caller
+    (the deprecated form of the securitytokens call)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -74,6 +76,8 @@ async def authenticated(request: Request) -> Principal:
         who = await _from_signature(rt, request)
     elif headers.get("x-auth-token"):
         who = await from_token(rt, headers["x-auth-token"])
+    elif body_token:
+        who = await from_token(rt, body_token)
     else:
         raise _unauthorized("x-auth-token not found")
     settings = rt.settings

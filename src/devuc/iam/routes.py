@@ -14,7 +14,7 @@ from ..validation import query_bool, query_int
 from . import keys, service
 from . import schemas as s
 from .identity import Principal
-from .principal import from_token, has_credentials, principal, runtime
+from .principal import admitted, authenticated, principal, runtime
 
 router = APIRouter()
 Caller = Annotated[Principal, Depends(principal)]
@@ -451,9 +451,6 @@ async def create_temporary_access_key(request: Request):
     duration, body_token = keys.parse_temporary_request(
         await read_json(request, invalid="IAM.1102", limit=rt.settings.iam_max_body_bytes, too_big="IAM.1101")
     )
-    if has_credentials(request) or not body_token:
-        caller = await principal(request)
-    else:  # the deprecated way: the token travels in the body
-        caller = await from_token(rt, body_token)
+    caller = await admitted(request, await authenticated(request, body_token))
     credential = await keys.create_temporary(rt, caller, duration)
     return JSONResponse({"credential": credential}, status_code=201)
