@@ -1,0 +1,96 @@
+"""Two `devuc serve` processes on one PostgreSQL database: what one node does, the other sees on
+its very next request, although each keeps per-node caches (design.md, scale-out model)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+from support import get_token, new_postgres_database, password_body, postgres_available, start_server
+
+REGION = "cn-north-4"
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    url = new_postgres_database()
+    env = {"DEVUC_SECRET_KEY": secrets.token_urlsafe(32)}  # shared, as a deployment shares it
+    first = start_server(tmp_path_factory.mktemp("node-a"), url, env)
+    try:
+        second = start_server(tmp_path_factory.mktemp("node-b"), url, env)
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    second.process.terminate()
+    second.process.wait(timeout=15)
+    first.stop()  # also drops the database
+
+
+def test_tokens_revocation_and_lockout_cross_nodes(nodes):
+    a, b = nodes
+    acct = a.bootstrap()
+    with a.client() as ca, b.client() as cb:
+        token = get_token(ca, acct)
+        headers = {"X-Auth-Token": token}
+        assert cb.get("/v3/auth/projects", headers=headers).status_code == 200  # warms b's cache
+        assert ca.delete("/v3/auth/tokens", headers={**headers, "X-Subject-Token": token}).status_code == 204
+        r = cb.get("/v3/auth/projects", headers=headers)
+        assert r.status_code == 401 and r.json()["error_code"] == "APIGW.0307"
+
+        wrong = password_body(acct["user_name"], "Wrong-passw0rd", acct["account_name"])
+        for node in (ca, cb, ca, cb, ca):
+            assert node.post("/v3/auth/tokens", json=wrong).status_code == 401
+        right = password_body(acct["user_name"], acct["password"], acct["account_name"])
+        r = cb.post("/v3/auth/tokens", json=right)
+        assert r.status_code == 401 and r.json()["error"]["error_code"] == "IAM.0061"
+
+
+def test_membership_and_role_changes_cross_nodes(nodes):
+    a, b = nodes
+    acct = a.bootstrap()
+    with a.client() as ca, b.client() as cb:
+        admin = {"X-Auth-Token": get_token(ca, acct)}
+        r = ca.post("/v3.0/OS-USER/users", headers=admin, json={"user": {
+            "name": "bob", "domain_id": acct["account_id"], "password": "Bob-pass-2024"}})
+        assert r.status_code == 201
+        bob_id = r.json()["user"]["id"]
+        bob = {"X-Auth-Token": get_token(cb, acct, user="bob", password="Bob-pass-2024")}
+        r = ca.post("/v4/project", headers=admin, json={"project_name": "two-nodes", "project_type": "scrum"})
+        project = r.json()["project_id"]
+        url = f"/v1/domain/user-permission?project_id={project}"
+
+        def view() -> bool:
+            r = cb.get(url, headers=bob)
+            assert r.status_code == 200, r.text
+            return r.json()["result"]["view_permission"]
+
+        assert view() is False  # a member of the account, not of the project
+        r = ca.post(f"/v4/projects/{project}/member", headers=admin,
+                    json={"user_id": bob_id, "domain_id": acct["account_id"], "role_id": 8})
+        assert r.status_code in (200, 204), r.text
+        assert view() is True
+        first = cb.get(url, headers=bob).json()["result"]
+        assert (first["role_id"], first["execute_permission"]) == ("8", False)
+        r = ca.post(f"/v4/projects/{project}/members/role", headers=admin,
+                    json={"role_id": 4, "user_ids": [bob_id]})
+        assert r.status_code in (200, 204), r.text
+        changed = cb.get(url, headers=bob).json()["result"]
+        assert (changed["role_id"], changed["execute_permission"]) == ("4", True)
+        r = ca.request("DELETE", f"/v4/projects/{project}/members", headers=admin,
+                       json={"user_ids": [bob_id]})
+        assert r.status_code in (200, 204), r.text
+        assert view() is False
+
+        # a user removed from the admin group loses te_admin on the other node at once
+        groups = ca.get("/v3/groups?name=admin", headers=admin).json()["groups"]
+        assert ca.put(f"/v3/groups/{groups[0]['id']}/users/{bob_id}", headers=admin).status_code == 204
+        assert cb.get("/v3/users", headers=bob).status_code == 200
+        assert ca.delete(f"/v3/groups/{groups[0]['id']}/users/{bob_id}", headers=admin).status_code == 204
+        assert cb.get("/v3/users", headers=bob).status_code == 403
