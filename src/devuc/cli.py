@@ -127,6 +127,8 @@ def serve(
         out.print_json(json.dumps(first))
         out.print(f"(also written to {path}, readable by its owner only)")
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    # Fewer malloc arenas keep worker processes (spawned with this environment) small.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     out.print(f"devuc listening on http://{settings.host}:{settings.port}")
     uvicorn.run(
         "devuc.app:app_from_env",

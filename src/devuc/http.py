@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,6 +100,8 @@ class RequestContext:
 
         try:
             await self.app(scope, limited_receive, send_tracked)
+        except ClientDisconnect:
+            return  # the client hung up: nobody to answer
         except Exception as exc:  # the last line of defence: a 500 in the catalogue's shape
             # Only the exception type and the request id are logged: never bodies or headers.
             log.error("unexpected %s on %s %s (request %s)", type(exc).__name__,

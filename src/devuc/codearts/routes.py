@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -39,8 +40,8 @@ class CodeArtsRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (ApiError, StarletteHTTPException, RequestValidationError):
-                raise
+            except (ApiError, StarletteHTTPException, RequestValidationError, ClientDisconnect):
+                raise  # a client that hung up gets no answer, and is no error of ours
             except Exception as exc:
                 log.error("unexpected %s on %s %s (request %s)", type(exc).__name__,
                           request.method, request.url.path, request_id(request))

@@ -23,9 +23,9 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-# Hashing runs on a small pool of its own: it never blocks the event loop, and each worker
-# process holds at most this many 19 MiB argon2 buffers.
-_HASHING_THREADS = 2
+# Hashing runs on a thread of its own: it never blocks the event loop, and each worker process
+# holds one 19 MiB argon2 buffer at most (about 40 hashes a second per worker).
+_HASHING_THREADS = 1
 _pool = ThreadPoolExecutor(max_workers=_HASHING_THREADS, thread_name_prefix="argon2")
 
 

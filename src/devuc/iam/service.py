@@ -6,6 +6,8 @@ Functions here take the :class:`~devuc.runtime.Runtime`, the calling
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -437,14 +439,24 @@ def token_body(state: TokenState, nocatalog: bool, base_url: str, regions: list[
 
 
 def _catalog(base_url: str, regions: list[str]) -> list[dict]:
-    def service(kind: str, region_list: list[str]) -> dict:
+    """The service catalogue of a token: IAM (global) and devuc (every configured region).
+    Built once per base URL and region list; its ids are stable."""
+    return _catalog_for(base_url, tuple(regions))
+
+
+@functools.lru_cache(maxsize=16)
+def _catalog_for(base_url: str, regions: tuple[str, ...]) -> list[dict]:
+    def stable_id(*parts: str) -> str:
+        return hashlib.md5("/".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+    def service(kind: str, region_list: tuple[str, ...]) -> dict:
         return {
             "type": kind,
-            "id": new_id(),
+            "id": stable_id(kind),
             "name": kind,
             "endpoints": [
                 {
-                    "id": new_id(),
+                    "id": stable_id(kind, region),
                     "interface": "public",
                     "region": region,
                     "region_id": region,
@@ -454,7 +466,7 @@ def _catalog(base_url: str, regions: list[str]) -> list[dict]:
             ],
         }
 
-    return [service("iam", ["*"]), service("devuc", regions)]
+    return [service("iam", ("*",)), service("devuc", regions)]
 
 
 def check_subject_access(caller: Principal, subject: TokenState) -> None:
