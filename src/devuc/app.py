@@ -15,6 +15,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .audit import AuditTrail
 from .config import Settings
 from .errors import ApiError
 from .http import JSONResponse, RequestContext, error_response, request_id
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Routes are matched in order: the hot paths go first so that matching them is cheap.
     app.router.routes.sort(key=lambda route: getattr(route, "path", "") not in HOT_PATHS)
     app.openapi = lambda: _openapi(app)
+    app.add_middleware(AuditTrail, runtime=runtime)  # inside RequestContext: sees the request id
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -209,6 +209,63 @@ def keys_rotate(data_dir: DataDir = None, database_url: DatabaseUrl = None, conf
     out.print(f"token keys rotated; {count} key(s) in the ring")
 
 
+@app.command()
+def audit(
+    account: Annotated[Optional[str], typer.Option(help="Account id or name.")] = None,
+    user: Annotated[Optional[str], typer.Option(help="User id.")] = None,
+    action: Annotated[Optional[str], typer.Option(help="Part of 'METHOD /route'.")] = None,
+    outcome: Annotated[Optional[str], typer.Option(help="ok, denied or failed.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="ISO time, e.g. 2030-01-01T00:00:00Z.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="Most recent N records.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """List the audit trail (mutating calls and denied requests), newest first."""
+    from datetime import datetime
+
+    from .audit import AuditFilter, event_json, list_events
+    from .codearts.privateaccess.service import find_account
+
+    if outcome is not None and outcome not in ("ok", "denied", "failed"):
+        err.print("[red]error:[/] --outcome must be ok, denied or failed")
+        raise typer.Exit(2)
+    try:
+        since_us = int(datetime.fromisoformat(since).timestamp() * 1e6) if since else None
+    except ValueError:
+        err.print(f"[red]error:[/] --since: not an ISO time: {since!r}")
+        raise typer.Exit(2) from None
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _migrate(settings)
+
+    async def work(rt):
+        account_id = None
+        if account:
+            found = await find_account(rt, account)
+            if found is None:
+                return None
+            account_id = found[0]
+        query = AuditFilter(account_id, user, action, outcome, since_us, limit)
+        return [event_json(row) for row in await list_events(rt, query)]
+
+    events = asyncio.run(_with_runtime(settings, work))
+    if events is None:
+        err.print(f"[red]error:[/] no account {account!r}")
+        raise typer.Exit(2)
+    if as_json:
+        for event in events:
+            sys.stdout.write(json.dumps(event) + "\n")
+        return
+    table = Table(title=f"audit trail ({len(events)} most recent)")
+    for column in ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(*(str(event[c] or "") for c in
+                        ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source")))
+    out.print(table)
+
+
 @dev_app.command("check-signing")
 def check_signing(path: Annotated[Path, typer.Argument(help="A signing-vectors JSON file.")]) -> None:
     """Check devuc's signature verifier against a file of signed requests."""

@@ -292,3 +292,24 @@ store_generation = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Audit trail
+
+# Every mutating call and every denied request: who, what, from where, and how it ended. Never a
+# body, a header value or a secret.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_us", BigInteger, nullable=False, index=True),
+    Column("request_id", String(32), nullable=False),
+    Column("account_id", String(32), index=True),
+    Column("user_id", String(32)),
+    Column("action", String(160), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("vpc_endpoint", String(64)),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+)
