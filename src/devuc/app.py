@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .audit import AuditTrail
+from .ratelimit import RateLimit
 from .config import Settings
 from .errors import ApiError
 from .http import JSONResponse, RequestContext, error_response, request_id
@@ -92,6 +94,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.sort(key=lambda route: getattr(route, "path", "") not in HOT_PATHS)
     app.openapi = lambda: _openapi(app)
     app.add_middleware(AuditTrail, runtime=runtime)  # inside RequestContext: sees the request id
+    app.add_middleware(
+        RateLimit,
+        rate=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second)),
+    )
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -64,6 +64,9 @@ class Settings(BaseModel):
     aksk_failures_before_lock: int = Field(5, ge=1, le=100)
     aksk_lock_minutes: int = Field(5, ge=1, le=1440)
     signature_max_skew_seconds: int = Field(900, ge=1, le=86400)
+    # Per-client (source address) request rate; 0 turns rate limiting off. burst 0: twice the rate.
+    rate_limit_per_second: float = Field(0, ge=0, le=1_000_000)
+    rate_limit_burst: int = Field(0, ge=0, le=10_000_000)
     password_min_length: int = Field(8, ge=6, le=32)
     max_users_per_account: int = Field(50, ge=1, le=2000)
 
