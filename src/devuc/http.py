@@ -45,12 +45,20 @@ def base_url(request: Request) -> str:
     return (public or str(request.base_url)).rstrip("/")
 
 
-async def read_json(request: Request, *, invalid: str, limit: int | None = None, too_big: str = "") -> Any:
-    """The parsed JSON body. ``limit``: a smaller per-family size limit answered with ``too_big``."""
+async def read_json(
+    request: Request,
+    *,
+    invalid: str,
+    limit: int | None = None,
+    too_big: str = "",
+    invalid_field: str | None = None,
+) -> Any:
+    """The parsed JSON body. ``limit``: a smaller per-family size limit answered with ``too_big``;
+    ``invalid_field``: the family's code for a field that holds unstorable text."""
     raw = await request.body()
     if limit is not None and len(raw) > limit:
         raise ApiError(too_big, f"The request body is larger than {limit} bytes.")
-    return parse_json(raw, invalid)
+    return parse_json(raw, invalid, invalid_field)
 
 
 class RequestContext:

@@ -4,6 +4,7 @@ caller's catalogue code with a message that names the field by its full JSON pat
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import ApiError
@@ -11,13 +12,45 @@ from .errors import ApiError
 _KIND_NAMES = {str: "a string", dict: "an object", list: "an array", bool: "a boolean", int: "an integer"}
 
 
-def parse_json(raw: bytes, code: str) -> Any:
+def parse_json(raw: bytes, code: str, field_code: str | None = None) -> Any:
+    """The JSON value of a body: ``code`` when it is empty or not JSON, ``field_code`` (default
+    ``code``) when a field holds text no field may contain."""
     if not raw.strip():
         raise ApiError(code, "The request body is empty.")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ApiError(code, "The request body is not valid JSON.") from exc
+    bad = _unstorable_field(data)
+    if bad is not None:
+        raise ApiError(
+            field_code or code,
+            f"Invalid parameter '{bad}': contains NUL or a lone surrogate, which no field may hold.",
+        )
+    return data
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_field(data: Any) -> str | None:
+    """The path of the first string (key or value) holding NUL or a lone surrogate: valid JSON
+    (``\\u0000``, ``\\ud800``) that no database can store. None when there is none."""
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                child = f"{path}.{key}" if path else str(key)
+                if _UNSTORABLE.search(key):
+                    return path or "body"
+                pending.append((child, value))
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{i}]", value) for i, value in enumerate(item))
+    return None
 
 
 def _is(value: Any, kind: type) -> bool:

@@ -70,8 +70,9 @@ async def build_principal(request: Request) -> Principal:
 BuildCaller = Annotated[Principal, Depends(build_principal)]
 
 
-def doc(tag: str, *, ok=None, status: int = 200, body=None, extension: bool = False) -> dict[str, Any]:
-    kw = documented(ok=ok, status=status, body=body, family="flat", errors=(404,))
+def doc(tag: str, *, ok=None, status: int = 200, body=None, extension: bool = False,
+        errors: tuple[int, ...] = ()) -> dict[str, Any]:
+    kw = documented(ok=ok, status=status, body=body, family="flat", errors=(404, *errors))
     kw["tags"] = [EXTENSION_TAG if extension else tag]
     if extension:
         kw["openapi_extra"] = {**kw.get("openapi_extra", {}), "x-devuc-extension": True}
@@ -85,7 +86,7 @@ async def _body(request: Request, code: str) -> Any:
 async def _uc_body(request: Request) -> dict:
     """Extension bodies: empty, not JSON or not an object is a bad request (``UC.00011001``), as
     on the private-access routes."""
-    body = await read_json(request, invalid=UC_BAD_REQUEST)
+    body = await read_json(request, invalid=UC_BAD_REQUEST, invalid_field="UC.00011002")
     if not isinstance(body, dict):
         raise ApiError(UC_BAD_REQUEST, "The request body must be a JSON object.")
     return body
@@ -269,7 +270,7 @@ async def list_roles(request: Request, caller: Caller, project_id: str):
 
 
 @router.post("/devuc/v1/projects/{project_id}/roles", summary="Create a custom role (optionally a copy)",
-             **doc("", ok=S.Role, status=201, body=S.CreateRoleBody, extension=True))
+             **doc("", ok=S.Role, status=201, body=S.CreateRoleBody, extension=True, errors=(409,)))
 async def create_role(request: Request, caller: Caller, project_id: str):
     answer = await role_admin.create_role(runtime(request), caller, project_id, await _uc_body(request))
     return JSONResponse(answer, status_code=201)
@@ -289,7 +290,7 @@ async def show_role(request: Request, caller: Caller, project_id: str, role_id: 
 
 
 @router.put("/devuc/v1/projects/{project_id}/roles/{role_id}", summary="Rename a custom role",
-            **doc("", ok=S.Role, body=S.RenameRoleBody, extension=True))
+            **doc("", ok=S.Role, body=S.RenameRoleBody, extension=True, errors=(409,)))
 async def rename_role(request: Request, caller: Caller, project_id: str, role_id: str):
     body = await _uc_body(request)
     return JSONResponse(await role_admin.rename_role(runtime(request), caller, project_id, role_id, body))

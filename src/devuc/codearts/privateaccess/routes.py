@@ -70,7 +70,7 @@ def _manager(request: Request, caller: Principal) -> str:
 
 
 async def _records_body(request: Request):
-    return service.parse_records_body(await read_json(request, invalid=service.BAD_REQUEST))
+    return service.parse_records_body(await read_json(request, invalid=service.BAD_REQUEST, invalid_field=service.INVALID))
 
 
 @router.get(PATHS[0], tags=[TAG], summary="List the tenant's authorised VPC endpoints",
