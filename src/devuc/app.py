@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         RateLimit,
         rate=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second)),
+        store=runtime.store,
     )
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,9 +1,13 @@
-"""Per-client rate limiting: a token bucket per source address, answered 429 ``APIGW.0308`` with
-``Retry-After`` when empty. Off unless ``rate_limit_per_second`` is set.
+"""Per-client rate limiting, answered 429 ``APIGW.0308`` with ``Retry-After``. Off unless
+``rate_limit_per_second`` is set. The client is the source address.
 
-The buckets live in each process: with N workers or nodes a client may get up to N times the
-rate. Throttled requests are not written to the audit trail one by one (that would turn a flood
-into a flood of writes); one log line per client and minute says how many were refused.
+On SQLite (one machine) each worker keeps a token bucket per client (``rate_limit_burst`` deep).
+On PostgreSQL the count is shared by every node: requests per client are counted in one-second
+windows in the database (one upsert per request while limiting is on), and a window admits
+``rate_limit_per_second`` requests whichever nodes they reach.
+
+Throttled requests are not written to the audit trail one by one (that would turn a flood into a
+flood of writes); a log line names each throttled client, and one a minute says how many.
 """
 
 from __future__ import annotations
@@ -12,10 +16,14 @@ import logging
 import math
 import time
 
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import ApiError
 from .http import error_response
+from .store import tables as t
+from .store.db import Store
 
 log = logging.getLogger("devuc.ratelimit")
 
@@ -25,10 +33,15 @@ REPORT_SECONDS = 60.0
 
 
 class TokenBuckets:
+    """Per-process buckets."""
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
+
+    async def wait(self, client: str) -> float:
+        return self.take(client, time.monotonic())
 
     def take(self, client: str, now: float) -> float:
         """0 when the request may pass, else the seconds until it would."""
@@ -43,24 +56,54 @@ class TokenBuckets:
         return (1.0 - tokens) / self.rate
 
 
+class SharedWindows:
+    """Counts in the database, shared by every node on it."""
+
+    CLEANUP_EVERY = 1000
+
+    def __init__(self, store: Store, rate: float) -> None:
+        self.store = store
+        self.limit = max(1, math.floor(rate))
+        self._calls = 0
+
+    async def wait(self, client: str) -> float:
+        now = time.time()
+        window = int(now)
+        w = t.rate_windows
+        upsert = pg_insert(w).values(client=client[:64], window=window, count=1)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[w.c.client, w.c.window], set_={"count": w.c.count + 1}
+        ).returning(w.c.count)
+        async with self.store.write(affects_auth=False) as conn:
+            count = (await conn.execute(upsert)).scalar_one()
+            self._calls += 1
+            if self._calls % self.CLEANUP_EVERY == 0:
+                await conn.execute(delete(w).where(w.c.window < window - 60))
+        return 0.0 if count <= self.limit else window + 1 - now
+
+
 class RateLimit:
-    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, store: Store) -> None:
         self.app = app
-        self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+        if rate <= 0:
+            self.limiter = None
+        elif store.is_sqlite:
+            self.limiter = TokenBuckets(rate, burst)
+        else:
+            self.limiter = SharedWindows(store, rate)
         self._refused: dict[str, int] = {}
         self._reported_at = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.buckets is None or scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if self.limiter is None or scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("-",))[0]
-        now = time.monotonic()
-        wait = self.buckets.take(client, now)
+        wait = await self.limiter.wait(client)
         if not wait:
             await self.app(scope, receive, send)
             return
-        self._note_refusal(client, now)
+        self._note_refusal(client, time.monotonic())
         retry_after = str(max(1, math.ceil(wait)))
         err = ApiError("APIGW.0308", headers={"Retry-After": retry_after})
         rid = scope.get("state", {}).get("request_id", "")

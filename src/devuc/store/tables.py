@@ -313,3 +313,15 @@ audit_events = Table(
     Column("status", Integer, nullable=False),
     Column("outcome", String(16), nullable=False),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Rate limiting shared between nodes (PostgreSQL)
+
+# Requests per client in one-second windows, counted by every node together.
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("window", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
