@@ -3,27 +3,18 @@ with `devuc bootstrap`, exactly as a user would make them."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from support import Server, new_postgres_database, postgres_available, start_server
+from support import Server, new_postgres_database, require_postgres, start_server
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-def _postgres_or_skip() -> None:
-    if postgres_available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
-    pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
 
 
 def database_url(backend: str, tmp_path_factory) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'devuc.db'}"
-    _postgres_or_skip()
+    require_postgres()
     return new_postgres_database()
 
 

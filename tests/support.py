@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from contextlib import contextmanager
 import secrets
 import socket
 import subprocess
@@ -39,6 +40,36 @@ def _pg(statement: str) -> None:
             await conn.close()
 
     asyncio.run(run())
+
+
+def require_postgres() -> None:
+    """Skip locally without PostgreSQL; in CI its absence is a failure."""
+    import pytest
+
+    if postgres_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
+    pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+
+
+@contextmanager
+def postgres_pair(make_dir, env: dict | None = None):
+    """Two `devuc serve` nodes on one fresh PostgreSQL database, sharing a master key as a
+    deployment does. ``make_dir(name)`` gives each its data folder."""
+    require_postgres()
+    url = new_postgres_database()
+    env = {"DEVUC_SECRET_KEY": secrets.token_urlsafe(32), **(env or {})}
+    first = start_server(make_dir("node-a"), url, env)
+    try:
+        second = start_server(make_dir("node-b"), url, env)
+        try:
+            yield first, second
+        finally:
+            second.process.terminate()
+            second.process.wait(timeout=15)
+    finally:
+        first.stop()  # also drops the database
 
 
 def new_postgres_database() -> str:

@@ -10,7 +10,6 @@ import re
 import time
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from support import Server, get_token

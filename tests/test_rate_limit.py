@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from support import start_server
+from support import postgres_pair, start_server
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path):
@@ -30,35 +30,14 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path):
 
 
 def test_rate_limit_is_shared_between_nodes_on_postgresql(tmp_path_factory):
-    import os
-    import secrets
-
-    import pytest
-
-    from support import new_postgres_database, postgres_available
-
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-    url = new_postgres_database()
-    env = {"DEVUC_SECRET_KEY": secrets.token_urlsafe(32), "DEVUC_RATE_LIMIT_PER_SECOND": "3"}
-    first = start_server(tmp_path_factory.mktemp("rl-a"), url, env)
-    try:
-        second = start_server(tmp_path_factory.mktemp("rl-b"), url, env)
-        try:
-            with first.client() as a, second.client() as b:
-                # wait for the start of a second so the burst below falls in one or two windows
-                time.sleep(1 - time.time() % 1)
-                started = time.time()
-                statuses = [(a if i % 2 else b).get("/v3/auth/projects").status_code for i in range(12)]
-                windows = int(time.time()) - int(started) + 1
-            admitted = sum(1 for s in statuses if s != 429)
-            assert 429 in statuses
-            # 3 per second for both nodes together (each alone would admit 3 more)
-            assert admitted <= 3 * windows, (statuses, windows)
-        finally:
-            second.process.terminate()
-            second.process.wait(timeout=15)
-    finally:
-        first.stop()
+    with postgres_pair(tmp_path_factory.mktemp, {"DEVUC_RATE_LIMIT_PER_SECOND": "3"}) as (first, second):
+        with first.client() as a, second.client() as b:
+            # wait for the start of a second so the burst below falls in one or two windows
+            time.sleep(1 - time.time() % 1)
+            started = time.time()
+            statuses = [(a if i % 2 else b).get("/v3/auth/projects").status_code for i in range(12)]
+            windows = int(time.time()) - int(started) + 1
+    admitted = sum(1 for s in statuses if s != 429)
+    assert 429 in statuses
+    # 3 per second for both nodes together (each alone would admit 3 more)
+    assert admitted <= 3 * windows, (statuses, windows)

@@ -3,34 +3,17 @@ its very next request, although each keeps per-node caches (design.md, scale-out
 
 from __future__ import annotations
 
-import os
-import secrets
-
 import pytest
 
-from support import get_token, new_postgres_database, password_body, postgres_available, start_server
+from support import get_token, password_body, postgres_pair
 
 REGION = "cn-north-4"
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory):
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-    url = new_postgres_database()
-    env = {"DEVUC_SECRET_KEY": secrets.token_urlsafe(32)}  # shared, as a deployment shares it
-    first = start_server(tmp_path_factory.mktemp("node-a"), url, env)
-    try:
-        second = start_server(tmp_path_factory.mktemp("node-b"), url, env)
-    except Exception:
-        first.stop()
-        raise
-    yield first, second
-    second.process.terminate()
-    second.process.wait(timeout=15)
-    first.stop()  # also drops the database
+    with postgres_pair(tmp_path_factory.mktemp) as pair:
+        yield pair
 
 
 def test_tokens_revocation_and_lockout_cross_nodes(nodes):

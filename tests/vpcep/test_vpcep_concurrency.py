@@ -3,14 +3,12 @@ never exceed the per-account, per-region quota (spec/codearts-uc.md §4.3; desig
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import new_postgres_database, postgres_available, start_server
+from support import postgres_pair
 from vpcep_helpers import OTHER_REGION, REGION, add, listed_ids, token, vpce
 
 QUOTA = 7
@@ -18,23 +16,8 @@ QUOTA = 7
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be reachable on 127.0.0.1:5432 in CI")
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-    url = new_postgres_database()
-    # one master key for both nodes, as a deployment shares it
-    env = {"DEVUC_VPCEP_QUOTA": str(QUOTA), "DEVUC_SECRET_KEY": secrets.token_urlsafe(32)}
-    first = start_server(tmp_path_factory.mktemp("pg-a"), url, env)
-    try:
-        second = start_server(tmp_path_factory.mktemp("pg-b"), url, env)
-    except Exception:
-        first.stop()
-        raise
-    yield first, second
-    second.process.terminate()
-    second.process.wait(timeout=15)
-    first.stop()  # also drops the database
+    with postgres_pair(tmp_path_factory.mktemp, {"DEVUC_VPCEP_QUOTA": str(QUOTA)}) as nodes:
+        yield nodes
 
 
 def race(servers, tok: str, batches: list[list[str]], region: str) -> list:
