@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_body
+from .runtime import begin_request
 from .validation import parse_json
 
 log = logging.getLogger("devuc")
@@ -75,6 +76,7 @@ class RequestContext:
             return
         rid = secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = rid
+        begin_request()
         id_headers = [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", f"token_null_{rid}".encode())]
 
         async def send_with_ids(message: Message) -> None:

@@ -5,7 +5,9 @@ Shared by the HTTP app and the CLI, so both apply the same rules to the same dat
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 
 from .config import Settings
 from .iam.tokens import TokenKeyring
@@ -30,12 +32,28 @@ class Runtime:
         return cls(settings, store, vault, keyring, GenerationCache())
 
     async def fresh_generation(self) -> int:
-        """Read the store generation and bring the cache up to it; returns it for cache puts."""
-        return self.cache.sync(await self.store.generation())
+        """Read the store generation and bring the cache up to it; returns it for cache puts.
+        Within one request it is read once, however many caches the request consults."""
+        memo = _request_generation.get()
+        if memo:
+            return memo[0]
+        generation = self.cache.sync(await self.store.generation())
+        if memo is not None:
+            memo.append(generation)
+        return generation
 
-    @property
+    @cached_property
     def region_ids(self) -> list[str]:
         return [r.id for r in self.settings.regions]
 
     async def close(self) -> None:
         await self.store.close()
+
+
+# Set by the HTTP layer at the start of each request (each runs in a task of its own).
+_request_generation: ContextVar[list[int] | None] = ContextVar("request_generation", default=None)
+
+
+def begin_request() -> None:
+    """Start a request: its first cache consultation reads the store generation."""
+    _request_generation.set([])

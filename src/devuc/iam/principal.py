@@ -28,7 +28,6 @@ from .service import read_token
 
 log = logging.getLogger("devuc.auth")
 
-AUTH_PREFIX = "Incorrect IAM authentication information: "
 # Verified in a worker thread: the SM2 primitive is pure Python and takes milliseconds.
 SLOW_ALGORITHMS = frozenset({signing.SM2_SM3})
 # last_use_time is refreshed at most this often per key, to keep signed calls free of writes.
@@ -40,7 +39,7 @@ def runtime(request: Request) -> Runtime:
 
 
 def _unauthorized(detail: str) -> ApiError:
-    return ApiError("APIGW.0301", AUTH_PREFIX + detail)
+    return ApiError("APIGW.0301", signing.MESSAGE_PREFIX + detail)
 
 
 def _from_signature_error(exc: signing.SignatureError) -> ApiError:

@@ -111,7 +111,7 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _DATE_HEADER = "x-sdk-date"
 _HOST_HEADER = "host"
 _TOKEN_HEADER = "x-security-token"
-_MESSAGE_PREFIX = "Incorrect IAM authentication information: "
+MESSAGE_PREFIX = "Incorrect IAM authentication information: "
 
 
 # --------------------------------------------------------------------------- public data types
@@ -158,7 +158,7 @@ class SignatureError(Exception):
 
     def __init__(self, reason: str, detail: str) -> None:
         self.reason = reason
-        self.message = _MESSAGE_PREFIX + detail
+        self.message = MESSAGE_PREFIX + detail
         super().__init__(self.message)
 
 
