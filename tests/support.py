@@ -140,14 +140,16 @@ class Server:
             drop_postgres_database(self.database_url)
 
 
-def start_server(data_dir: Path, database_url: str, env: dict | None = None, port: int | None = None) -> Server:
+def start_server(data_dir: Path, database_url: str, env: dict | None = None, port: int | None = None,
+                 args: tuple[str, ...] = ()) -> Server:
+    """``args``: more `devuc serve` options (e.g. ``("--dev",)``)."""
     port = port or free_port()
     env = dict(env or {})
     log = open(data_dir / "serve.log", "ab")
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "devuc.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
-         "--database-url", database_url],
+         "--database-url", database_url, *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,19 +21,15 @@ from .audit import AuditTrail
 from .ratelimit import RateLimit
 from .config import Settings
 from .errors import ApiError
-from .http import JSONResponse, RequestContext, error_response, request_id
+from .http import JSONResponse, LeanRoutes, RequestContext, error_response, lean, request_id
 from .codearts.routes import router as codearts_router
 from .codearts.privateaccess.routes import router as private_access_router
+from .dev.routes import router as dev_state_router
 from .iam.routes import router as iam_router
 from .runtime import Runtime
 from .schemas import BODY_MODELS, Health, documented
 
 log = logging.getLogger("devuc")
-
-# The calls a permission service answers most: who is calling, and what may they do here.
-HOT_PATHS = frozenset(
-    {"/v1/domain/user-permission", "/v3/auth/tokens", "/v2/vpceps", "/health"}
-)
 
 # Environment variable through which `devuc serve` hands its resolved settings to each worker.
 SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
@@ -82,7 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Liveness and database check",
         **documented(ok=Health, family="flat"),
     )
-    async def health():
+    @lean()
+    async def health(request: Request):
         async with runtime.store.read() as conn:
             await conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "version": __version__})
@@ -90,9 +88,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(iam_router)
     app.include_router(codearts_router)
     app.include_router(private_access_router)
-    # Routes are matched in order: the hot paths go first so that matching them is cheap.
-    app.router.routes.sort(key=lambda route: getattr(route, "path", "") not in HOT_PATHS)
+    app.include_router(dev_state_router)  # /_devuc/: dev mode, or operators only (docs/dev-mode.md)
     app.openapi = lambda: _openapi(app)
+    # The calls a permission service answers most skip the framework's routing (see http.lean).
+    routers = (app.router, iam_router, codearts_router, private_access_router)
+    app.add_middleware(LeanRoutes, routes=_lean_routes(routers))
     app.add_middleware(AuditTrail, runtime=runtime)  # inside RequestContext: sees the request id
     app.add_middleware(
         RateLimit,
@@ -102,6 +102,18 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _lean_routes(routers) -> dict:
+    """(method, path) -> endpoint for every route marked ``http.lean`` (the routers are included
+    without a prefix)."""
+    return {
+        (method, route.path): route.endpoint
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and hasattr(route.endpoint, "lean_internal_error")
+        for method in route.methods
+    }
 
 
 def _openapi(app: FastAPI) -> dict:

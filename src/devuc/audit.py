@@ -1,5 +1,9 @@
 """The audit trail: every mutating call and every denied request, recorded after it is answered.
 
+A request that authorization refused (or, in the ``log`` enforcement mode, would have refused)
+is recorded whatever its method and status, with the reasons (devuc/authz.py): outcome
+``denied``, or ``let_through`` when the mode let it pass.
+
 A record says when, which request, which account and user (when known), the action (method and
 route), the target (the concrete path), the source address, the VPC endpoint and how it ended. It
 never holds a body, a header value or a secret.
@@ -14,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import authz
 from .runtime import Runtime
 from .store import tables as t
 from .store.db import now_us
@@ -22,11 +27,14 @@ log = logging.getLogger("devuc.audit")
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DENIED = frozenset({401, 403, 429})
+OUTCOMES = ("ok", "denied", "failed", "let_through")
 
 
-def outcome(status: int) -> str:
-    if status in DENIED:
+def outcome(status: int, refusals: authz.RequestRefusals | None = None) -> str:
+    if status in DENIED or (refusals is not None and refusals.enforced and status >= 400):
         return "denied"
+    if status < 400 and refusals is not None and refusals.let_through:
+        return "let_through"
     return "ok" if status < 400 else "failed"
 
 
@@ -42,6 +50,7 @@ class AuditTrail:
             await self.app(scope, receive, send)
             return
         status = 0
+        refusals = authz.begin_request(self.runtime.settings.enforcement, scope)
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
@@ -52,10 +61,10 @@ class AuditTrail:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
-            if status and (scope["method"] in MUTATING or status in DENIED):
-                await self._record(scope, status)
+            if status and (scope["method"] in MUTATING or status in DENIED or refusals.refusals):
+                await self._record(scope, status, refusals)
 
-    async def _record(self, scope: Scope, status: int) -> None:
+    async def _record(self, scope: Scope, status: int, refusals: authz.RequestRefusals) -> None:
         state = scope.get("state", {})
         who = state.get("principal")
         route = scope.get("route")
@@ -73,7 +82,8 @@ class AuditTrail:
                         source=(client[0] if client else "")[:64],
                         vpc_endpoint=(who.vpc_endpoint if who else None),
                         status=status,
-                        outcome=outcome(status),
+                        outcome=outcome(status, refusals),
+                        reason=refusals.summary() or None,
                     )
                 )
         except Exception as exc:  # the answer is out; losing a record must not break serving
@@ -120,4 +130,5 @@ def event_json(row) -> dict:
         "vpc_endpoint": row.vpc_endpoint,
         "status": row.status,
         "outcome": row.outcome,
+        "reason": row.reason,
     }

@@ -13,11 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .codearts.cli import codearts_app
+from .codearts.cli import codearts_app, explain_command
 from .codearts.privateaccess.cli import app as vpcep_app
 from .config import ConfigError, Settings
+from .opcli import EPILOG as OPERATOR_EPILOG
+from .ops import register as register_operator_verbs
 
-app = typer.Typer(help="devuc: self-hosted IAM and CodeArts User Center.", no_args_is_help=True)
+app = typer.Typer(
+    help="devuc: self-hosted IAM and CodeArts User Center.", no_args_is_help=True, epilog=OPERATOR_EPILOG
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
@@ -26,6 +30,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(dev_app, name="dev")
 app.add_typer(vpcep_app, name="vpcep")
 app.add_typer(codearts_app, name="codearts")
+app.command("explain")(explain_command)
+register_operator_verbs(app)  # account, user, group, key, project, member, role (devuc/ops/)
 
 err = Console(stderr=True)
 out = Console()
@@ -107,6 +113,16 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to bind. [DEVUC_HOST]")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port. [DEVUC_PORT]")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes. [DEVUC_WORKERS]")] = None,
+    enforcement: Annotated[
+        Optional[str],
+        typer.Option(help="Authorization refusals: enforce, log (let through, logged) or off. [DEVUC_ENFORCEMENT]"),
+    ] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Developer mode: dev dataset, fixed credentials (docs/dev-mode.md). [DEVUC_DEV]")
+    ] = False,
+    seed: Annotated[
+        Optional[Path], typer.Option("--seed", help="Apply this seed file at start (docs/dev-mode.md). [DEVUC_SEED_FILE]")
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -115,12 +131,19 @@ def serve(
     import uvicorn
 
     from .app import SETTINGS_ENV
+    from .dev.cli import seeded_start, settings_for_start
 
     settings = _settings(
-        config, host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url
+        config, host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url,
+        enforcement=enforcement, dev=dev or None, seed_file=seed,
     )
+    settings, data_dir_chosen = settings_for_start(settings)
     _migrate(settings)
-    first = asyncio.run(_prepare(settings))
+    first = None
+    if settings.dev or settings.seed_file:
+        print(seeded_start(settings, data_dir_chosen), flush=True)  # unwrapped: credentials to paste
+    else:
+        first = asyncio.run(_prepare(settings))
     if first:
         path = _write_credentials(settings, first)
         out.print("[bold]First start: created the first account. Keep these credentials:[/]")
@@ -129,7 +152,7 @@ def serve(
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     # Fewer malloc arenas keep worker processes (spawned with this environment) small.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-    out.print(f"devuc listening on http://{settings.host}:{settings.port}")
+    out.print(f"devuc listening on http://{settings.host}:{settings.port} (enforcement: {settings.enforcement})")
     uvicorn.run(
         "devuc.app:app_from_env",
         factory=True,
@@ -214,7 +237,7 @@ def audit(
     account: Annotated[Optional[str], typer.Option(help="Account id or name.")] = None,
     user: Annotated[Optional[str], typer.Option(help="User id.")] = None,
     action: Annotated[Optional[str], typer.Option(help="Part of 'METHOD /route'.")] = None,
-    outcome: Annotated[Optional[str], typer.Option(help="ok, denied or failed.")] = None,
+    outcome: Annotated[Optional[str], typer.Option(help="ok, denied, failed or let_through.")] = None,
     since: Annotated[Optional[str], typer.Option(help="ISO time, e.g. 2030-01-01T00:00:00Z.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="Most recent N records.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -228,8 +251,8 @@ def audit(
     from .audit import AuditFilter, event_json, list_events
     from .codearts.privateaccess.service import find_account
 
-    if outcome is not None and outcome not in ("ok", "denied", "failed"):
-        err.print("[red]error:[/] --outcome must be ok, denied or failed")
+    if outcome is not None and outcome not in ("ok", "denied", "failed", "let_through"):
+        err.print("[red]error:[/] --outcome must be ok, denied, failed or let_through")
         raise typer.Exit(2)
     try:
         since_us = int(datetime.fromisoformat(since).timestamp() * 1e6) if since else None
@@ -258,12 +281,18 @@ def audit(
             sys.stdout.write(json.dumps(event) + "\n")
         return
     table = Table(title=f"audit trail ({len(events)} most recent)")
-    for column in ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source"):
+    for column in ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source", "reason"):
         table.add_column(column)
     for event in events:
         table.add_row(*(str(event[c] or "") for c in
-                        ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source")))
+                        ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source",
+                         "reason")))
     out.print(table)
+
+
+from .dev.cli import seed as _seed_command  # noqa: E402
+
+app.command("seed")(_seed_command)
 
 
 @dev_app.command("check-signing")

@@ -56,6 +56,17 @@ class Settings(BaseModel):
     public_url: str | None = None
     regions: list[Region] = Field(default_factory=lambda: [Region(**r) for r in DEFAULT_REGIONS])
     log_level: str = "info"
+    # What an authorization refusal does (docs/enforcement.md): enforce | log | off.
+    enforcement: str = Field("enforce", pattern=r"^(enforce|log|off)$")
+    # Developer mode (`devuc serve --dev`, docs/dev-mode.md): the dev dataset, the /_devuc/ state
+    # routes open to all (loopback only); refused signed requests show the server's canonical
+    # request (no secrets).
+    dev: bool = False
+    # The account whose admin group may use the /_devuc/ state routes outside dev mode.
+    operator_account: str = Field("devuc", pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+    # A seed file (docs/dev-mode.md) applied at start; "reset to seed" restores the store as it
+    # was then. In dev mode: the packaged dev dataset unless given.
+    seed_file: Path | None = None
 
     token_ttl_seconds: int = Field(86400, ge=60, le=86400)
     login_failed_times: int = Field(5, ge=1, le=100)

@@ -157,12 +157,15 @@ class ApiError(Exception):
         *,
         status: int | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         default_status, default_message = CATALOGUE[code]
         self.code = code
         self.status = status or default_status
         self.message = message or default_message
         self.headers = headers or {}
+        # More fields for the body (developer mode's signing details); never a secret.
+        self.extra = extra or {}
         super().__init__(f"{code}: {self.message}")
 
 
@@ -182,7 +185,7 @@ def _shape(code: str, path: str) -> str:
 def error_body(err: ApiError, path: str, request_id: str) -> dict:
     shape = _shape(err.code, path)
     if shape == "gateway":
-        return {"error_code": err.code, "error_msg": err.message, "request_id": request_id}
+        return {"error_code": err.code, "error_msg": err.message, "request_id": request_id, **err.extra}
     if shape == "keystone":
         return {
             "error": {
@@ -191,9 +194,10 @@ def error_body(err: ApiError, path: str, request_id: str) -> dict:
                 "message": err.message,
                 "error_code": err.code,
                 "error_msg": err.message,
+                **err.extra,
             }
         }
-    body = {"error_code": err.code, "error_msg": err.message}
+    body = {"error_code": err.code, "error_msg": err.message, **err.extra}
     if path.startswith("/v3.0/"):
         body["request_id"] = request_id
     return body

@@ -3,10 +3,12 @@ limit, reading JSON bodies, and the base URL used in ``links``."""
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import orjson
 
 from fastapi import Request
 from starlette.requests import ClientDisconnect
@@ -26,7 +28,7 @@ class JSONResponse(Response):
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
@@ -60,6 +62,49 @@ async def read_json(
     if limit is not None and len(raw) > limit:
         raise ApiError(too_big, f"The request body is larger than {limit} bytes.")
     return parse_json(raw, invalid, invalid_field)
+
+
+LeanHandler = Callable[[Request], Awaitable[Response]]
+
+
+def lean(internal_error: str = "IAM.0006") -> Callable[[LeanHandler], LeanHandler]:
+    """Mark a route endpoint that takes nothing but the Request and does its own parsing and
+    authentication: `LeanRoutes` answers it without the framework's route matching and dependency
+    machinery (the hot paths). ``internal_error``: the family's code for an unexpected failure."""
+
+    def mark(handler: LeanHandler) -> LeanHandler:
+        handler.lean_internal_error = internal_error  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+class LeanRoutes:
+    """Answers the routes marked `lean` by an exact (method, path) lookup; everything else goes on
+    to the framework. Errors are rendered as the framework's handlers would render them."""
+
+    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], LeanHandler]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self.routes.get((scope.get("method"), scope["path"])) if scope["type"] == "http" else None
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc, scope["path"], request_id(request))
+        except ClientDisconnect:
+            return
+        except Exception as exc:
+            log.error("unexpected %s on %s %s (request %s)", type(exc).__name__,
+                      scope["method"], scope["path"], request_id(request))
+            err = ApiError(handler.lean_internal_error)  # type: ignore[attr-defined]
+            response = error_response(err, scope["path"], request_id(request))
+        await response(scope, receive, send)
 
 
 class RequestContext:

@@ -13,6 +13,7 @@ from .config import Settings
 from .iam.tokens import TokenKeyring
 from .store.cache import GenerationCache
 from .store.db import Store
+from .store.deferred import DeferredUpdates
 from .store.vault import Vault, load_master_key
 
 
@@ -23,13 +24,14 @@ class Runtime:
     vault: Vault
     keyring: TokenKeyring
     cache: GenerationCache
+    deferred: DeferredUpdates
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         store = Store(settings.effective_database_url)
         vault = Vault(load_master_key(settings.secret_key, settings.data_dir))
         keyring = TokenKeyring(store, vault, settings.token_ttl_seconds)
-        return cls(settings, store, vault, keyring, GenerationCache())
+        return cls(settings, store, vault, keyring, GenerationCache(), DeferredUpdates(store))
 
     async def fresh_generation(self) -> int:
         """Read the store generation and bring the cache up to it; returns it for cache puts.
@@ -47,6 +49,7 @@ class Runtime:
         return [r.id for r in self.settings.regions]
 
     async def close(self) -> None:
+        await self.deferred.close()
         await self.store.close()
 
 

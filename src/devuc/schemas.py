@@ -69,9 +69,11 @@ def documented(
     family: str = "keystone",
     errors: tuple[int, ...] = (),
     headers: dict[str, str] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Route decorator arguments that document a request body, the success answer and the
-    error answers in the family's shape."""
+    error answers in the family's shape. ``parameters``: OpenAPI parameter objects, for lean
+    routes (http.lean) that read their query and headers themselves."""
     success: dict[str, Any] = {"description": "Success"}
     if ok is not None:
         success["content"] = {JSON_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{ok.__name__}"}}}
@@ -83,6 +85,8 @@ def documented(
     for code in sorted(set(COMMON_ERRORS + errors)):
         responses[code] = {"model": error_model, "description": "Error"}
     extra: dict[str, Any] = {}
+    if parameters:
+        extra["parameters"] = parameters
     if body is not None:
         BODY_MODELS.setdefault(body.__name__, body)
         extra["requestBody"] = {
@@ -90,3 +94,9 @@ def documented(
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
         }
     return {"status_code": status, "responses": responses, "openapi_extra": extra}
+
+
+def parameter(name: str, where: str = "query", description: str = "", required: bool = False) -> dict[str, Any]:
+    """An optional string parameter, as an OpenAPI parameter object."""
+    return {"name": name, "in": where, "required": required, "description": description,
+            "schema": {"type": "string"}}

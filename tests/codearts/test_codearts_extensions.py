@@ -290,10 +290,10 @@ def test_cli_manages_roles_and_the_server_sees_it_at_once(cast, server):
     assert [x["role_id"] for x in json.loads(shown.stdout)["roles"]] == [VIEWER, role["role_id"]]
     assert permission().role_ids == ["8", "500"]
     held = codearts_cli(server, "roles", "delete", pid, role["role_id"], check=False)
-    assert held.returncode == 2 and "UC.00011004" in held.stderr
+    assert held.returncode == 3 and "UC.00011004" in held.stderr  # 3: in use (docs/cli.md)
     assert "Night shift" in codearts_cli(server, "roles", "list", pid).stdout
     locked = codearts_cli(server, "roles", "set", pid, ADMIN, "build.view=false", check=False)
-    assert locked.returncode == 2 and "UC.00011043" in locked.stderr
+    assert locked.returncode == 4 and "UC.00011043" in locked.stderr  # 4: refused by a rule (docs/cli.md)
     assert permission().view_permission
 
 

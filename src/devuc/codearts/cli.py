@@ -9,7 +9,6 @@ runs on its own (``python -m devuc.codearts.cli``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -19,11 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import ConfigError, Settings
+from ..opcli import run as run_operator
+from ..ops.codearts import role_app
 
 codearts_app = typer.Typer(help="CodeArts roles, permissions and project creators.", no_args_is_help=True)
-roles_app = typer.Typer(help="Project roles and their permission matrix.", no_args_is_help=True)
-codearts_app.add_typer(roles_app, name="roles")
+# `devuc codearts roles` is `devuc role` (devuc/ops/codearts.py): one implementation, two names.
+codearts_app.add_typer(role_app, name="roles")
 
 err = Console(stderr=True)
 out = Console()
@@ -38,34 +38,10 @@ ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML confi
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _run(work, config: Path | None, data_dir: Path | None, database_url: str | None):
-    """Run ``work(runtime)`` against the configured store; errors become a message and exit 2."""
-    from ..errors import ApiError
-    from ..runtime import Runtime
-    from ..store.migrate import upgrade
-
-    try:
-        settings = Settings.load(config, data_dir=data_dir, database_url=database_url)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-    upgrade(settings.effective_database_url)
-
-    async def main():
-        rt = Runtime.open(settings)
-        try:
-            return await work(rt)
-        finally:
-            await rt.close()
-
-    try:
-        return asyncio.run(main())
-    except ApiError as exc:
-        err.print(f"[red]error:[/] {exc.code}: {exc.message}")
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+def _run(work, config: Path | None, data_dir: Path | None, database_url: str | None, *, as_json: bool = False):
+    """Run ``work(runtime)`` against the configured store (devuc/opcli.py: one error line on
+    stderr and the documented exit status; with ``as_json`` also the JSON error document)."""
+    return run_operator(work, config, data_dir, database_url, as_json=as_json)
 
 
 def _flags(permissions: dict) -> str:
@@ -89,111 +65,6 @@ def _print_roles(roles: list[dict], as_json: bool) -> None:
     out.print(table)
 
 
-def _parse_cells(assignments: list[str]) -> dict:
-    """``build.create=true devuc.member_manage=off`` into the nested body of the matrix update."""
-    cells: dict[str, dict[str, bool]] = {}
-    for item in assignments:
-        key, sep, value = item.partition("=")
-        service, dot, name = key.partition(".")
-        lowered = value.strip().lower()
-        if not sep or not dot or lowered not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
-            raise typer.BadParameter(f"{item!r}: expected SERVICE.PERMISSION=true|false")
-        cells.setdefault(service, {})[name] = lowered in ("true", "on", "1", "yes")
-    return cells
-
-
-@roles_app.command("catalogue")
-def roles_catalogue(as_json: AsJson = False) -> None:
-    """The system roles and their ids (devuc, ProjectMan v4, CodeArts Build)."""
-    from .role_admin import catalogue
-
-    roles = catalogue()["roles"]
-    if as_json:
-        sys.stdout.write(json.dumps({"roles": roles}, ensure_ascii=False) + "\n")
-        return
-    table = Table(title="system roles")
-    for column in ("role_id", "name", "name_en", "v4", "build", "rank"):
-        table.add_column(column)
-    for r in roles:
-        table.add_row(r["role_id"], r["name"], r["name_en"], str(r["projectman_role_id"]),
-                      str(r["build_role_id"]), str(r["rank"]))
-    out.print(table)
-
-
-@roles_app.command("list")
-def roles_list(
-    project_id: Annotated[str, typer.Argument(help="CodeArts project id.")],
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
-) -> None:
-    """A project's roles with their permission matrix."""
-    from . import role_admin
-
-    answer = _run(lambda rt: role_admin.list_roles(rt, None, project_id), config, data_dir, database_url)
-    _print_roles(answer["roles"], as_json)
-
-
-@roles_app.command("create")
-def roles_create(
-    project_id: Annotated[str, typer.Argument(help="CodeArts project id.")],
-    name: Annotated[str, typer.Argument(help="Role name (1-30 characters).")],
-    copy_project: Annotated[Optional[str], typer.Option("--copy-project", help="Copy from a role of this project.")] = None,
-    copy_role: Annotated[Optional[str], typer.Option("--copy-role", help="Copy this role's permissions.")] = None,
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
-) -> None:
-    """Create a custom role (all permissions off, or a copy of another role's)."""
-    from . import role_admin
-
-    body: dict = {"name": name}
-    if copy_role:
-        body["copy_from"] = {"project_id": copy_project or project_id, "role_id": copy_role}
-    role = _run(lambda rt: role_admin.create_role(rt, None, project_id, body), config, data_dir, database_url)
-    _print_roles([role], as_json)
-
-
-@roles_app.command("rename")
-def roles_rename(
-    project_id: Annotated[str, typer.Argument(help="CodeArts project id.")],
-    role_id: Annotated[str, typer.Argument(help="Custom role id.")],
-    name: Annotated[str, typer.Argument(help="New name.")],
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
-) -> None:
-    """Rename a custom role."""
-    from . import role_admin
-
-    role = _run(lambda rt: role_admin.rename_role(rt, None, project_id, role_id, {"name": name}),
-                config, data_dir, database_url)
-    _print_roles([role], as_json)
-
-
-@roles_app.command("delete")
-def roles_delete(
-    project_id: Annotated[str, typer.Argument(help="CodeArts project id.")],
-    role_id: Annotated[str, typer.Argument(help="Custom role id.")],
-    data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
-) -> None:
-    """Delete a custom role that no member holds."""
-    from . import role_admin
-
-    _run(lambda rt: role_admin.delete_role(rt, None, project_id, role_id), config, data_dir, database_url)
-    out.print(f"role {role_id} deleted")
-
-
-@roles_app.command("set")
-def roles_set(
-    project_id: Annotated[str, typer.Argument(help="CodeArts project id.")],
-    role_id: Annotated[str, typer.Argument(help="Role id (32 characters).")],
-    cells: Annotated[list[str], typer.Argument(help="SERVICE.PERMISSION=true|false, e.g. build.execute=true")],
-    as_json: AsJson = False, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
-) -> None:
-    """Change cells of a role's permission matrix (locked rows cannot change)."""
-    from . import role_admin
-
-    body = {"permissions": _parse_cells(cells)}
-    role = _run(lambda rt: role_admin.update_role_matrix(rt, None, project_id, role_id, body),
-                config, data_dir, database_url)
-    _print_roles([role], as_json)
-
-
 @codearts_app.command("member-roles")
 def member_roles(
     project_id: Annotated[str, typer.Argument(help="CodeArts project id.")],
@@ -208,7 +79,7 @@ def member_roles(
         work = lambda rt: role_admin.set_member_roles(rt, None, project_id, user_id, {"role_ids": role_ids})  # noqa: E731
     else:
         work = lambda rt: role_admin.member_roles(rt, None, project_id, user_id)  # noqa: E731
-    answer = _run(work, config, data_dir, database_url)
+    answer = _run(work, config, data_dir, database_url, as_json=as_json)
     _print_roles(answer["roles"], as_json)
 
 
@@ -232,7 +103,7 @@ def creators(
         work = lambda rt: role_admin.update_creators(rt, None, account_id, body)  # noqa: E731
     else:
         work = lambda rt: role_admin.show_creators(rt, None, account_id)  # noqa: E731
-    answer = _run(work, config, data_dir, database_url)
+    answer = _run(work, config, data_dir, database_url, as_json=as_json)
     if as_json:
         sys.stdout.write(json.dumps(answer) + "\n")
         return
@@ -252,6 +123,42 @@ def sequence(
 
     _run(lambda rt: set_sequence(rt, name, value), config, data_dir, database_url)
     out.print(f"{name} continues at {value}")
+
+
+def explain_command(
+    user: Annotated[str, typer.Argument(help="The user: IAM user id or name.")],
+    project: Annotated[str, typer.Argument(help="The CodeArts project: id or name.")],
+    as_json: AsJson = False, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
+) -> None:
+    """Why USER may or may not do each thing in PROJECT: roles, matrix cells, tenant settings.
+    Registered as `devuc explain`."""
+    from . import explain
+
+    async def work(rt):
+        project_id = await explain.find_project(rt, project)
+        user_id = await explain.find_user(rt, user, project_id)
+        return await explain.explain_permissions(rt, None, project_id, user_id)
+
+    answer = _run(work, config, data_dir, database_url)
+    if as_json:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        return
+    who = answer["user"]
+    roles = ", ".join(r["name"] or r["role_id"] for r in who["roles"]) or "not a member"
+    out.print(f"user {who['user_name']} ({who['user_id']}) in project {answer['project_name']} "
+              f"({answer['project_id']}): {roles}")
+    if who["tenant_admin"]:
+        out.print(f"account administrator ({', '.join(who['tenant_admin_via'])})")
+    tenant = answer["tenant"]
+    out.print(f"project creation: {tenant['project_creation']}"
+              + (" (selected creator)" if tenant["selected_creator"] else ""))
+    out.print(f"private access: {tenant['private_access']['detail']}")
+    table = Table(title="permissions")
+    for column in ("permission", "granted", "why"):
+        table.add_column(column)
+    for row in explain.as_table_rows(answer):
+        table.add_row(*row)
+    out.print(table)
 
 
 if __name__ == "__main__":

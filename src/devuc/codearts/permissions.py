@@ -98,8 +98,60 @@ def _no(reason: str) -> Decision:
     return Decision(False, reason)
 
 
-def _holds(subject: Subject, matrix: Matrix, key: str) -> bool:
-    return any(R.effective_row(role, matrix.get(role)).get(key, False) for role in subject.roles)
+@dataclass(frozen=True)
+class Reason:
+    """One fact that speaks for (``grants``) or against a decision. ``kind``:
+
+    * ``tenant_admin``: the subject is the account owner or a Tenant Administrator (a member of
+      the account's admin group), who may do this whatever their roles;
+    * ``tenant_setting``: the tenant's project-creator setting (``detail`` says which);
+    * ``member`` / ``not_member``: membership of the project;
+    * ``cell``: the matrix cell (``role``, ``resource``, ``action``) and its value; ``source``
+      is ``default`` (the catalogue's), ``changed`` (stored for this project) or ``locked``
+      (a locked row: always the default);
+    * ``role``: a rule about one role (the project administrator's);
+    * ``rank`` / ``locked`` / ``unknown_action``: the rank rule, a locked row or role, an
+      action evaluate does not know.
+    """
+
+    kind: str
+    grants: bool
+    detail: str = ""
+    role: str | None = None
+    resource: str | None = None
+    action: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    check: Check
+    decision: Decision
+    reasons: tuple[Reason, ...]
+
+
+def _cell_reason(role: str, matrix: Matrix, key: str, value: bool) -> Reason:
+    service, _, permission = key.partition(".")
+    stored = (matrix.get(role) or {}).get(key)
+    if R.is_locked(role, service):
+        source = "locked"
+    elif stored is not None and bool(stored) != R.default_row(role).get(key, False):
+        source = "changed"
+    else:
+        source = "default"
+    return Reason("cell", value, f"{key}={'true' if value else 'false'}", role, service, permission, source)
+
+
+def _holds(subject: Subject, matrix: Matrix, key: str, why: list[Reason] | None = None) -> bool:
+    """Whether any of the subject's roles has ``key``; with ``why``, every role's cell is noted."""
+    if why is None:
+        return any(R.effective_row(role, matrix.get(role)).get(key, False) for role in subject.roles)
+    granted = False
+    for role in sorted(subject.roles, key=lambda r: R.report_key(r, None)):
+        value = R.effective_row(role, matrix.get(role)).get(key, False)
+        why.append(_cell_reason(role, matrix, key, value))
+        granted = granted or value
+    return granted
 
 
 def caller_rank(subject: Subject) -> int:
@@ -108,52 +160,127 @@ def caller_rank(subject: Subject) -> int:
     return min((R.rank(role) for role in subject.roles), default=NO_RANK)
 
 
-def _rank_allows(subject: Subject, targets: frozenset[str]) -> bool:
+def _rank_allows(subject: Subject, targets: frozenset[str], why: list[Reason] | None = None) -> bool:
     mine = caller_rank(subject)
-    return all(R.rank(role) > mine for role in targets)
+    allowed = all(R.rank(role) > mine for role in targets)
+    if why is not None and targets:
+        above = sorted(role for role in targets if R.rank(role) <= mine)
+        why.append(Reason(
+            "rank", allowed,
+            f"the user's best rank is {mine}; every role concerned must rank below it (a larger number)"
+            + (f"; not below: {', '.join(above)}" if above else ""),
+        ))
+    return allowed
 
 
 def evaluate(subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check) -> Decision:
     """The one decision point for CodeArts project permissions (see the module docstring)."""
+    return _decide(subject, matrix, tenant, check, None)
+
+
+def explain(subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check) -> Explanation:
+    """:func:`evaluate`'s decision with the facts it rests on: the same code path, noting why."""
+    why: list[Reason] = []
+    decision = _decide(subject, matrix, tenant, check, why)
+    return Explanation(check, decision, tuple(why))
+
+
+def _admin_reason(why: list[Reason] | None, subject: Subject) -> None:
+    if why is not None and subject.tenant_admin:
+        why.append(Reason("tenant_admin", True, "the account owner or a Tenant Administrator (admin group)"))
+
+
+def _decide(
+    subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check, why: list[Reason] | None
+) -> Decision:
+    """evaluate and explain in one: ``why`` None decides only; a list also collects the reasons.
+    Every branch decides the same way either way."""
     action = check.action
     admin = R.PROJECT_ADMIN.role_id
 
     if action == PROJECT_CREATE:
-        if subject.tenant_admin or tenant.project_creation == CREATION_ALL:
+        if subject.tenant_admin:
+            _admin_reason(why, subject)
             return OK
-        return OK if subject.user_id in tenant.project_creators else _no("denied")
+        if tenant.project_creation == CREATION_ALL:
+            if why is not None:
+                why.append(Reason("tenant_setting", True, "project_creation=all: every user of the account may"))
+            return OK
+        selected = subject.user_id in tenant.project_creators
+        if why is not None:
+            why.append(Reason(
+                "tenant_setting", selected,
+                "project_creation=selected: the user is " + ("" if selected else "not ") + "a selected creator",
+            ))
+        return OK if selected else _no("denied")
 
     if not subject.is_member and not subject.tenant_admin:
+        if why is not None:
+            why.append(Reason("not_member", False, "not a member of the project"))
         return _no("not_member")
 
+    if why is not None and subject.is_member:
+        why.append(Reason("member", True, "a member of the project"))
     if action == PROJECT_VIEW:
+        _admin_reason(why, subject)
         return OK
     if action == PROJECT_DELETE:
-        return OK if subject.tenant_admin or admin in subject.roles else _no("denied")
+        _admin_reason(why, subject)
+        creator = admin in subject.roles
+        if why is not None and not subject.tenant_admin:
+            why.append(Reason("role", creator, "only the project administrator (its creator) may", role=admin))
+        return OK if subject.tenant_admin or creator else _no("denied")
     if action == MEMBERS_LEAVE:
         if not subject.is_member:
+            if why is not None:
+                why.append(Reason("not_member", False, "not a member of the project"))
             return _no("not_member")
-        return _no("locked") if admin in subject.roles else OK
+        if admin in subject.roles:
+            if why is not None:
+                why.append(Reason("locked", False, "the project administrator (creator) cannot leave", role=admin))
+            return _no("locked")
+        return OK
     if action.startswith("build."):
         if action not in R.PERMISSION_KEYS:
+            if why is not None:
+                why.append(Reason("unknown_action", False, f"no permission named {action}"))
             return _no("unknown_action")
-        return OK if _holds(subject, matrix, action) else _no("denied")
+        if why is not None and not subject.is_member:
+            why.append(Reason("not_member", False,
+                              "Build permissions come from roles in the project only, even for administrators"))
+        return OK if _holds(subject, matrix, action, why) else _no("denied")
     if action.startswith("devuc."):
         if action not in R.PERMISSION_KEYS:
+            if why is not None:
+                why.append(Reason("unknown_action", False, f"no permission named {action}"))
             return _no("unknown_action")
-        return OK if subject.tenant_admin or _holds(subject, matrix, action) else _no("denied")
-    if action == MEMBERS_MANAGE:
-        if not (subject.tenant_admin or _holds(subject, matrix, "devuc.member_manage")):
+        _admin_reason(why, subject)
+        held = _holds(subject, matrix, action, why) if why is not None or not subject.tenant_admin else False
+        return OK if subject.tenant_admin or held else _no("denied")
+    if action in (MEMBERS_MANAGE, ROLES_MANAGE):
+        key = "devuc.member_manage" if action == MEMBERS_MANAGE else "devuc.role_manage"
+        _admin_reason(why, subject)
+        held = _holds(subject, matrix, key, why) if why is not None or not subject.tenant_admin else False
+        if not (subject.tenant_admin or held):
             return _no("denied")
-        if admin in check.roles:
-            return _no("locked")
-        return OK if _rank_allows(subject, check.roles) else _no("rank")
-    if action == ROLES_MANAGE:
-        if not (subject.tenant_admin or _holds(subject, matrix, "devuc.role_manage")):
-            return _no("denied")
-        if any(R.is_locked(role, service) for role in check.roles for service in check.services):
-            return _no("locked")
-        return OK if _rank_allows(subject, check.roles) else _no("rank")
+        if action == MEMBERS_MANAGE:
+            if admin in check.roles:
+                if why is not None:
+                    why.append(Reason("locked", False, "nobody grants or takes away the project administrator role",
+                                      role=admin))
+                return _no("locked")
+        else:
+            locked = sorted({(role, service) for role in check.roles for service in check.services
+                             if R.is_locked(role, service)})
+            if locked:
+                if why is not None:
+                    for role, service in locked:
+                        why.append(Reason("locked", False, f"the {service} row of this role is locked",
+                                          role=role, resource=service))
+                return _no("locked")
+        return OK if _rank_allows(subject, check.roles, why) else _no("rank")
+    if why is not None:
+        why.append(Reason("unknown_action", False, f"no action named {action}"))
     return _no("unknown_action")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import authz
 from ..errors import ApiError
 from ..iam.identity import Principal, new_id
 from ..runtime import Runtime
@@ -42,13 +43,17 @@ MAX_ROLES_PER_MEMBER = 20
 
 
 def _deny(decision: P.Decision, what: str) -> None:
+    """Refuse what ``decision`` does not allow: ``locked`` (an integrity rule) in every mode,
+    the rest as the enforcement mode says (devuc/authz.py)."""
     if decision.allowed:
         return
     if decision.reason == "locked":
-        raise ApiError(UC_ROLE_LOCKED, f"Not authorized to modify this role: {what} is locked.")
+        raise authz.always(UC_ROLE_LOCKED, f"locked: {what}", f"Not authorized to modify this role: {what} is locked.")
     if decision.reason == "rank":
-        raise ApiError(UC_ROLE_LOCKED, f"Not authorized to modify this role: {what} is not below your own role.")
-    raise ApiError(UC_DENIED, f"No permission to {what}.")
+        authz.refuse(UC_ROLE_LOCKED, f"rank: {what}",
+                     f"Not authorized to modify this role: {what} is not below your own role.")
+        return
+    authz.refuse(UC_DENIED, f"{decision.reason}: {what}", f"No permission to {what}.")
 
 
 def _role_id(value: str, access: Access, name: str = "role_id") -> str:
@@ -192,7 +197,8 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
             access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
             target = _role_id(role_id, access)
             if R.is_system(target):
-                raise ApiError(UC_ROLE_LOCKED, "Not authorized to modify this role: system roles cannot be renamed.")
+                raise authz.always(UC_ROLE_LOCKED, "integrity: system roles keep their names",
+                                   "Not authorized to modify this role: system roles cannot be renamed.")
             _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "rename this role")
             clash = await conn.execute(select(cr.c.id).where(cr.c.project_id == pid, cr.c.name == name, cr.c.id != target))
             if clash.first():
@@ -211,7 +217,8 @@ async def delete_role(rt: Runtime, caller: Principal | None, project_id: str, ro
         access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
         target = _role_id(role_id, access)
         if R.is_system(target):
-            raise ApiError(UC_ROLE_LOCKED, "Not authorized to modify this role: system roles cannot be deleted.")
+            raise authz.always(UC_ROLE_LOCKED, "integrity: system roles cannot be deleted",
+                               "Not authorized to modify this role: system roles cannot be deleted.")
         _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "delete this role")
         holders = (
             await conn.execute(select(func.count()).where(mr.c.project_id == pid, mr.c.role_id == target))
@@ -339,8 +346,9 @@ async def set_member_roles(
         if wanted != held:
             admin = R.PROJECT_ADMIN.role_id
             if admin in wanted or admin in held:
-                raise ApiError(
+                raise authz.always(
                     UC_ADMIN_ROLE,
+                    "integrity: the creator keeps the project administrator role, nobody else gets it",
                     "Not permitted to set project administrator: the creator keeps exactly that role "
                     "and nobody else can be given it.",
                 )
@@ -367,8 +375,13 @@ def _settings_json(account_id: str, settings: P.TenantSettings) -> dict:
 
 
 def _tenant_admin_only(caller: Principal | None, account_id: str) -> None:
-    if caller is not None and not (caller.can_administer and caller.account_id == account_id):
-        raise ApiError(UC_DENIED, "No permission: only the account owner and Tenant Administrators may.")
+    message = "No permission: only the account owner and Tenant Administrators may."
+    if caller is None:
+        return
+    if caller.account_id != account_id:
+        raise authz.always(UC_DENIED, "tenant isolation: another account's setting", message)
+    if not caller.can_administer:
+        authz.refuse(UC_DENIED, "not the account owner or a Tenant Administrator", message)
 
 
 async def show_creators(rt: Runtime, caller: Principal | None, account_id: str) -> dict:

@@ -16,11 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..errors import ApiError
-from ..http import JSONResponse, empty, read_json, request_id
+from ..http import JSONResponse, empty, lean, read_json, request_id
 from ..iam.identity import Principal
 from ..iam.principal import principal, runtime
-from ..schemas import documented
-from . import role_admin, service
+from ..schemas import documented, parameter
+from . import explain, role_admin, service
 from . import schemas as S
 
 log = logging.getLogger("devuc.codearts")
@@ -71,8 +71,9 @@ BuildCaller = Annotated[Principal, Depends(build_principal)]
 
 
 def doc(tag: str, *, ok=None, status: int = 200, body=None, extension: bool = False,
-        errors: tuple[int, ...] = ()) -> dict[str, Any]:
-    kw = documented(ok=ok, status=status, body=body, family="flat", errors=(404, *errors))
+        errors: tuple[int, ...] = (), parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    kw = documented(ok=ok, status=status, body=body, family="flat", errors=(404, *errors),
+                    parameters=parameters)
     kw["tags"] = [EXTENSION_TAG if extension else tag]
     if extension:
         kw["openapi_extra"] = {**kw.get("openapi_extra", {}), "x-devuc-extension": True}
@@ -239,8 +240,12 @@ async def update_child_nick_names(request: Request, caller: Caller):
 
 
 @router.get("/v1/domain/user-permission", summary="The caller's Build permissions (ShowProjectPermission)",
-            **doc(CB_TAG, ok=S.ShowProjectPermissionResponse))
-async def show_project_permission(request: Request, caller: BuildCaller, project_id: str | None = None):
+            **doc(CB_TAG, ok=S.ShowProjectPermissionResponse,
+                  parameters=[parameter("project_id", description="The CodeArts project (32 hex digits).")]))
+@lean(internal_error="CB.00060101")
+async def show_project_permission(request: Request):
+    caller = await build_principal(request)
+    project_id = request.query_params.get("project_id")
     return JSONResponse(await service.show_project_permission(runtime(request), caller, project_id))
 
 
@@ -321,6 +326,13 @@ async def member_roles(request: Request, caller: Caller, project_id: str, user_i
 async def set_member_roles(request: Request, caller: Caller, project_id: str, user_id: str):
     body = await _uc_body(request)
     return JSONResponse(await role_admin.set_member_roles(runtime(request), caller, project_id, user_id, body))
+
+
+@router.get("/devuc/v1/projects/{project_id}/explain",
+            summary="Why a user may or may not do each thing in a project",
+            **doc("", ok=explain.ExplainAnswer, extension=True))
+async def explain_permissions(request: Request, caller: Caller, project_id: str, user_id: str | None = None):
+    return JSONResponse(await explain.explain_permissions(runtime(request), caller, project_id, user_id))
 
 
 @router.get("/devuc/v1/domains/{domain_id}/project-creators", summary="Who may create projects",

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import authz
 from ..errors import ApiError
 from ..iam.identity import Principal, new_id
 from ..runtime import Runtime
@@ -319,7 +320,9 @@ async def load_access(
     held = await member_roles(conn, project_id, user_id) if caller is not None else frozenset()
     admin = _tenant_admin(caller, project.account_id)
     if not held and not admin and caller is not None and caller.account_id != project.account_id:
-        raise codes.not_found_error(project_id)
+        # tenant isolation: refused in every enforcement mode (docs/enforcement.md)
+        raise authz.always(codes.not_found, "tenant isolation: a project of another account",
+                           codes.gone.format(id=project_id), project=project_id)
     return Access(
         project,
         P.Subject(user_id, held, admin),
@@ -329,8 +332,15 @@ async def load_access(
 
 
 def refuse(decision: P.Decision, code: str, what: str) -> None:
-    if not decision.allowed:
-        raise ApiError(code, f"No permission to {what}.")
+    """Refuse what ``decision`` does not allow. The enforcement mode decides whether an
+    authorization refusal stands (devuc/authz.py); a ``locked`` one is an integrity rule (the
+    creator keeps their role) and stands in every mode."""
+    if decision.allowed:
+        return
+    message = f"No permission to {what}."
+    if decision.reason == "locked":
+        raise authz.always(code, f"locked: {what}", message)
+    authz.refuse(code, f"{decision.reason}: {what}", message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,10 +434,11 @@ def _name_taken(name: str) -> ApiError:
     return invalid(PM_BAD, "project_name", f"a project named '{name}' exists already in this account")
 
 
-async def create_project(rt: Runtime, caller: Principal, body: Any) -> dict:
+async def create_project(rt: Runtime, caller: Principal, body: Any, *, project_id: str | None = None) -> dict:
+    """``project_id``: a fixed id for the new project (seed files); a fresh one when None."""
     fields = _parse_new_project(body)
     now = now_us()
-    project_id = new_id()
+    project_id = project_id or new_id()
     p = t.codearts_projects
     try:
         async with rt.store.write() as conn:
@@ -645,7 +656,8 @@ def _require_member_manager(access: Access) -> None:
 def _grant_role(access: Access, pm_id: int) -> str:
     """The role a ProjectMan integer grants, or the documented refusal."""
     if pm_id == R.PROJECT_ADMIN.pm_id:
-        raise ApiError(PM_LOCKED, "The project administrator role (-1) cannot be granted.")
+        raise authz.always(PM_LOCKED, "integrity: nobody is given the project administrator role",
+                           "The project administrator role (-1) cannot be granted.")
     role = access.pm_role(pm_id)
     if role is None:
         raise ApiError(PM_NO_ROLE, f"The role {pm_id} does not exist in this project.")
@@ -734,7 +746,12 @@ async def batch_add_members(rt: Runtime, caller: Principal, project_id: str, bod
             if user_id not in valid or user_id in present:
                 continue
             role = access.pm_role(pm_role) if pm_role is not None else None
-            if role is None or not P.may_grant(access.subject, access.cells, role):
+            decision = access.decide(P.Check(P.MEMBERS_MANAGE, frozenset({role}))) if role else P.OK
+            if not decision.allowed and authz.denied(
+                PM_DENIED, f"{decision.reason}: grant the role {pm_role} to {user_id} (given participant instead)"
+            ):
+                role = None
+            if role is None:
                 role = R.PARTICIPANT.role_id
             grants.append((user_id, role))
         for user_id, _ in grants:
@@ -812,7 +829,8 @@ async def batch_delete_members(rt: Runtime, caller: Principal, project_id: str, 
             _require_member_manager(access)
         held = await roles_of(conn, pid, await _members_among(conn, pid, user_ids))
         if any(R.PROJECT_ADMIN.role_id in roles for roles in held.values()):
-            raise ApiError(PM_DELETE_FAILED, "The project creator cannot be removed from the project.")
+            raise authz.always(PM_DELETE_FAILED, "integrity: the project keeps its creator",
+                               "The project creator cannot be removed from the project.")
         if others:
             other_roles = frozenset(r for u, roles in held.items() if u != caller.user_id for r in roles)
             refuse(
@@ -845,7 +863,8 @@ async def update_members_role(rt: Runtime, caller: Principal, project_id: str, b
             raise ApiError(PM_NOT_MEMBER, f"The user '{strangers[0]}' is not a member of the project; add the user first.")
         held = await roles_of(conn, pid, user_ids)
         if any(R.PROJECT_ADMIN.role_id in roles for roles in held.values()):
-            raise ApiError(PM_LOCKED, "The project creator's role cannot be changed.")
+            raise authz.always(PM_LOCKED, "integrity: the creator keeps their role",
+                               "The project creator's role cannot be changed.")
         changing = {u: roles for u, roles in held.items() if roles != {role}}
         if not changing:
             return
@@ -960,7 +979,8 @@ async def update_child_nick_names(rt: Runtime, caller: Principal, body: Any) -> 
                                pattern_text="must be 32 lowercase letters and digits")
         names[user_id] = _nick_name(entry)
     if not caller.can_administer:
-        raise ApiError(PM_DENIED, "No permission to set other users' nicknames: Tenant Administrator only.")
+        authz.refuse(PM_DENIED, "not an account administrator: set other users' nicknames",
+                     "No permission to set other users' nicknames: Tenant Administrator only.")
     u = t.users
     async with rt.store.write() as conn:
         found = {
@@ -1039,5 +1059,7 @@ async def show_default_project_permission(
         raise ApiError(CB_BAD_JOB, "Invalid parameter 'job_id': must be 32 letters and digits.")
     async with rt.store.read() as conn:
         access = await load_access(conn, caller, pid, CB, all_cells=True)
-    visible = access.decide(P.Check(P.PROJECT_VIEW)).allowed
+    visible = access.decide(P.Check(P.PROJECT_VIEW)).allowed or not authz.denied(
+        PM_DENIED, "not_member: see the project's Build matrix (answered with no rows)", project=pid
+    )
     return {"result": build_rows(access) if visible else [], "error": None, "status": "success"}

@@ -4,12 +4,14 @@ token (spec/iam.md §3.13-3.18). Secrets are sealed under the master key and sho
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import authz
 from ..errors import ApiError, field_error
 from ..runtime import Runtime
 from ..store import tables as t
@@ -47,7 +49,7 @@ def _description(value: Any, name: str) -> str:
 async def _target_user(conn: AsyncConnection, caller: Principal, user_id: str):
     """The user whose keys the caller acts on: itself, or (admins only) a user of its account."""
     if user_id != caller.user_id and not caller.can_administer:
-        raise ApiError("IAM.0002")
+        authz.refuse("IAM.0002", "another user's access keys, and not an account administrator")
     row = (
         await conn.execute(
             select(t.users.c.id, t.users.c.access_mode).where(
@@ -70,9 +72,12 @@ async def _own_key(conn: AsyncConnection, caller: Principal, access: str):
             )
         )
     ).first()
-    if row is None or (row.user_id != caller.user_id and not caller.can_administer):
-        # Another user's key looks like no key at all to a non-administrator.
+    if row is None:
         raise ApiError("IAM.0004", "The access key does not exist.")
+    if row.user_id != caller.user_id and not caller.can_administer:
+        # Another user's key looks like no key at all to a non-administrator.
+        authz.refuse("IAM.0004", "another user's access key, and not an account administrator",
+                     "The access key does not exist.")
     return row
 
 
@@ -117,6 +122,70 @@ async def create_permanent(rt: Runtime, caller: Principal, body: Any) -> tuple[d
         await _credential_changed(conn, user_id)
         row = (await conn.execute(select(t.access_keys).where(t.access_keys.c.access == access))).one()
     return key_json(row), secret
+
+
+ACCESS_KEY_RE = re.compile(r"[A-Z0-9]{20}")
+SECRET_KEY_RE = re.compile(r"[A-Za-z0-9]{40}")
+
+
+def check_key_pair(access: str, secret: str) -> None:
+    """A given AK/SK pair has the shape of the keys this service makes: 20 upper-case letters and
+    digits, and 40 letters and digits."""
+    if not isinstance(access, str) or not ACCESS_KEY_RE.fullmatch(access):
+        raise field_error("IAM.0073", "credential.access", "must be 20 upper-case letters and digits")
+    if not isinstance(secret, str) or not SECRET_KEY_RE.fullmatch(secret):
+        raise field_error("IAM.0073", "credential.secret", "must be 40 letters and digits")
+
+
+async def import_permanent(
+    rt: Runtime,
+    caller: Principal,
+    user_id: str,
+    access: str,
+    secret: str,
+    *,
+    description: str = "",
+    status: str = "active",
+) -> dict:
+    """A permanent key with a given AK/SK (seed files, fixed development credentials), under the
+    same rules as :func:`create_permanent`; an access key id in use anywhere is refused."""
+    check_key_pair(access, secret)
+    description = _description(description, "credential.description")
+    if status not in KEY_STATUSES:
+        raise field_error("IAM.0007", "credential.status", "must be active or inactive")
+    async with rt.store.write() as conn:
+        user = await _target_user(conn, caller, user_id)
+        if user.access_mode == "console":
+            raise ApiError("IAM.0081")
+        taken = (
+            await conn.execute(select(t.access_keys.c.access).where(t.access_keys.c.access == access))
+        ).first()
+        if taken is not None:
+            raise ApiError("IAM.0005", "The access key id is already in use.")
+        count = (
+            await conn.execute(
+                select(func.count()).where(
+                    t.access_keys.c.user_id == user_id, t.access_keys.c.temporary.is_(False)
+                )
+            )
+        ).scalar_one()
+        if count >= MAX_PERMANENT_KEYS:
+            raise ApiError("IAM.1102", "akSkNumExceed")
+        await conn.execute(
+            insert(t.access_keys).values(
+                access=access,
+                user_id=user_id,
+                account_id=caller.account_id,
+                secret_enc=rt.vault.seal(secret),
+                status=status,
+                description=description,
+                created_us=now_us(),
+                temporary=False,
+            )
+        )
+        await _credential_changed(conn, user_id)
+        row = (await conn.execute(select(t.access_keys).where(t.access_keys.c.access == access))).one()
+    return key_json(row)
 
 
 async def list_permanent(rt: Runtime, caller: Principal, user_id: str | None) -> list:

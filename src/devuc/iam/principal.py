@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 
 from fastapi import Request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..codearts.privateaccess import service as private_access
 from ..errors import ApiError
@@ -135,6 +135,12 @@ class _KeyEntry:
 _UNKNOWN_KEY = "unknown"
 # Per node: when this node last wrote a key's last_use_time (the write is throttled).
 _last_use_written: dict[str, int] = {}
+# Applied shortly after the answer, batched with other keys' (store/deferred.py).
+_TOUCH_KEY = (
+    update(t.access_keys)
+    .where(t.access_keys.c.access == bindparam("key"))
+    .values(last_use_us=bindparam("now"))
+)
 
 
 async def _load_key(rt: Runtime, access: str) -> _KeyEntry | str:
@@ -208,7 +214,10 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
             check()
     except signing.SignatureError as exc:
         await _signature_failed(rt, auth.access, exc.reason)
-        raise _from_signature_error(exc) from exc
+        error = _from_signature_error(exc)
+        if settings.dev:  # what the server computed, for the client's author (no secret)
+            error.extra = signing.debug_view(signed_request(request, body), auth)
+        raise error from exc
 
     headers = request.headers
     scope_key = ("signed", key.access, headers.get("x-project-id"), headers.get("x-domain-id"))
@@ -244,12 +253,7 @@ async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
         return
     last = max(key.last_use_us or 0, _last_use_written.get(key.access, 0))
     if last < now - LAST_USE_RESOLUTION_US:
-        async with rt.store.write(affects_auth=False) as conn:
-            await conn.execute(
-                update(t.access_keys)
-                .where(t.access_keys.c.access == key.access)
-                .values(last_use_us=now)
-            )
+        rt.deferred.set(_TOUCH_KEY, key.access, {"key": key.access, "now": now})
         _last_use_written[key.access] = now
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
 from ..errors import ApiError
-from ..http import JSONResponse, base_url, empty, read_json
-from ..schemas import documented
+from ..http import JSONResponse, base_url, empty, lean, read_json
+from ..schemas import documented, parameter
 from ..validation import query_bool, query_int
 from . import keys, service
 from . import schemas as s
@@ -66,18 +66,18 @@ async def _subject(request: Request, caller: Principal, subject: str | None):
     "/v3/auth/tokens",
     tags=["tokens"],
     summary="Validate a token",
-    **documented(ok=s.TokenResponse, errors=(404,), headers={"X-Subject-Token": "the checked token"}),
+    **documented(ok=s.TokenResponse, errors=(404,), headers={"X-Subject-Token": "the checked token"},
+                 parameters=[parameter("X-Subject-Token", "header", "The token to validate."),
+                             parameter("nocatalog", description="Any value: leave out the catalogue.")]),
 )
-async def validate_token(
-    request: Request,
-    caller: Caller,
-    x_subject_token: Annotated[str | None, Header()] = None,
-    nocatalog: str | None = None,
-):
+@lean()
+async def validate_token(request: Request):
     rt = runtime(request)
-    state = await _subject(request, caller, x_subject_token)
-    body = service.token_body(state, bool(nocatalog), base_url(request), rt.region_ids)
-    return JSONResponse({"token": body}, headers={"X-Subject-Token": x_subject_token.strip()})
+    caller = await principal(request)
+    subject = request.headers.get("x-subject-token")
+    state = await _subject(request, caller, subject)
+    body = service.token_body(state, bool(request.query_params.get("nocatalog")), base_url(request), rt.region_ids)
+    return JSONResponse({"token": body}, headers={"X-Subject-Token": subject.strip()})
 
 
 @router.head(

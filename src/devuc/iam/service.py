@@ -18,6 +18,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import authz
 from ..errors import ApiError, field_error
 from ..runtime import Runtime
 from ..store import tables as t
@@ -54,7 +55,7 @@ class AccountExists(Exception):
 
 def require_admin(principal: Principal) -> None:
     if not principal.can_administer:
-        raise ApiError("IAM.0002")
+        authz.refuse("IAM.0002", "not the account owner or a Tenant Administrator")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,10 +95,17 @@ def check_account_name(name: str) -> str:
 
 
 async def create_account(
-    rt: Runtime, account_name: str, user_name: str, password: str | None = None
+    rt: Runtime,
+    account_name: str,
+    user_name: str,
+    password: str | None = None,
+    *,
+    account_id: str | None = None,
+    user_id: str | None = None,
 ) -> NewAccount:
     """An account with its owner, the built-in admin group, one region project per configured
-    region and one permanent access key. Raises AccountExists or ValueError (bad input)."""
+    region and one permanent access key. Raises AccountExists or ValueError (bad input).
+    ``account_id`` / ``user_id``: fixed ids for the account and its owner (seed files)."""
     check_account_name(account_name)
     if not USER_NAME_RE.match(user_name):
         raise ValueError("user name: 1-64 characters, letters, digits, space, '-', '_' and '.'")
@@ -110,7 +118,7 @@ async def create_account(
             raise ValueError(exc.message) from exc
     password_hash = await hash_password(password)
     now = now_us()
-    account_id, user_id, group_id = new_id(), new_id(), new_id()
+    account_id, user_id, group_id = account_id or new_id(), user_id or new_id(), new_id()
     access, secret = new_access_key(), new_secret_key()
     projects = {region: new_id() for region in rt.region_ids}
     try:
@@ -472,9 +480,9 @@ def _catalog_for(base_url: str, regions: tuple[str, ...]) -> list[dict]:
 def check_subject_access(caller: Principal, subject: TokenState) -> None:
     who = subject.principal
     if who is None or who.account_id != caller.account_id:
-        raise ApiError("IAM.0002")
+        raise authz.always("IAM.0002", "tenant isolation: the token is not of the caller's account")
     if who.user_id != caller.user_id and not caller.can_administer:
-        raise ApiError("IAM.0002")
+        authz.refuse("IAM.0002", "another user's token, and not an account administrator")
 
 
 async def revoke_token(rt: Runtime, caller: Principal, subject_token: str) -> None:
@@ -750,17 +758,18 @@ async def _check_unique_contacts(conn, account_id: str, fields: UserFields, excl
             raise field_error(code, name, "already used by another user of the account")
 
 
-async def create_user(rt: Runtime, caller: Principal, user: Any):
+async def create_user(rt: Runtime, caller: Principal, user: Any, *, user_id: str | None = None):
+    """``user_id``: a fixed id for the new user (seed files); a fresh one when None."""
     if not isinstance(user, dict):
         raise ApiError("1100", "Missing parameter 'user'.")
     fields = parse_user_fields(user, creating=True, min_password=rt.settings.password_min_length)
     domain_id = user["domain_id"]
     if domain_id != caller.account_id:
-        raise ApiError("IAM.0002")
+        raise authz.always("IAM.0002", "tenant isolation: domain_id is not the caller's account")
     require_admin(caller)
     password_hash = await hash_password(fields.password) if fields.password else None
     now = now_us()
-    user_id = new_id()
+    user_id = user_id or new_id()
     try:
         async with rt.store.write() as conn:
             await _lock_account(conn, domain_id)
@@ -816,7 +825,8 @@ async def update_user(rt: Runtime, caller: Principal, user_id: str, user: Any):
         current_phone=current.phone,
     )
     if current.is_owner and (fields.enabled is False or fields.access_mode == "console"):
-        raise ApiError("IAM.0002", "The account owner cannot be disabled or limited to console.")
+        raise authz.always("IAM.0002", "integrity: the account owner stays enabled",
+                           "The account owner cannot be disabled or limited to console.")
     values: dict[str, Any] = {
         k: v
         for k, v in vars(fields).items()
@@ -845,7 +855,7 @@ async def change_own_password(rt: Runtime, caller: Principal, user_id: str, body
     new = field(user, "password", "user", str, missing="IAM.0072", invalid="IAM.0011")
     original = field(user, "original_password", "user", str, missing="IAM.0072", invalid="IAM.0011")
     if user_id != caller.user_id:
-        raise ApiError("IAM.0002")
+        authz.refuse("IAM.0002", "a user changes only their own password")
     async with rt.store.read() as conn:
         row = await _user_in_account(conn, caller, user_id)
     check_password(
@@ -880,7 +890,8 @@ async def delete_user(rt: Runtime, caller: Principal, user_id: str) -> None:
         row = await _user_in_account(conn, caller, user_id)
         require_admin(caller)
         if row.is_owner:
-            raise ApiError("IAM.0002", "The account owner cannot be deleted.")
+            raise authz.always("IAM.0002", "integrity: the account owner cannot be deleted",
+                               "The account owner cannot be deleted.")
         await conn.execute(delete(t.users).where(t.users.c.id == user_id))
 
 
@@ -997,7 +1008,7 @@ async def create_group(rt: Runtime, caller: Principal, body: Any):
     values = _group_fields(group, creating=True)
     domain_id = group.get("domain_id")
     if domain_id is not None and domain_id != caller.account_id:
-        raise ApiError("IAM.0002")
+        raise authz.always("IAM.0002", "tenant isolation: domain_id is not the caller's account")
     require_admin(caller)
     group_id = new_id()
     try:
@@ -1034,7 +1045,8 @@ async def update_group(rt: Runtime, caller: Principal, group_id: str, body: Any)
             row = await _group_in_account(conn, caller, group_id)
             require_admin(caller)
             if row.builtin and values.get("name", row.name) != row.name:
-                raise ApiError("IAM.0002", "The built-in admin group cannot be renamed.")
+                raise authz.always("IAM.0002", "integrity: the admin group keeps its name",
+                                   "The built-in admin group cannot be renamed.")
             if values:
                 await conn.execute(update(t.groups).where(t.groups.c.id == group_id).values(**values))
             return await _group_in_account(conn, caller, group_id)
@@ -1047,7 +1059,8 @@ async def delete_group(rt: Runtime, caller: Principal, group_id: str) -> None:
         row = await _group_in_account(conn, caller, group_id)
         require_admin(caller)
         if row.builtin:
-            raise ApiError("IAM.0002", "The built-in admin group cannot be deleted.")
+            raise authz.always("IAM.0002", "integrity: the admin group cannot be deleted",
+                               "The built-in admin group cannot be deleted.")
         await conn.execute(delete(t.groups).where(t.groups.c.id == group_id))
 
 

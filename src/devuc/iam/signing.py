@@ -92,6 +92,7 @@ __all__ = [
     "SignatureError",
     "SignedRequest",
     "canonical_uri",
+    "debug_view",
     "inactive_access_key",
     "is_signed",
     "mask_access_key",
@@ -636,3 +637,39 @@ def verify(
             if algorithm.check(auth, secret_key, _string_to_sign(auth, date, canonical_hash)):
                 return
     raise _mismatch(head, query, auth, signed, payload_hashes[0], req.encoding)
+
+
+# --------------------------------------------------------------------------- after a failure
+
+
+def debug_view(req: SignedRequest, auth: AuthorizationInfo) -> dict[str, str]:
+    """What the server computed for a refused signed request, for developer mode: the canonical
+    request (with the query in the SDK's canonical order) and the string to sign, so a client
+    author can compare them with their own. Called only once verification has failed; the
+    success path never builds it. Nothing secret: the security token header reads ``***`` and
+    nothing derived from the secret key is included. Empty when the request is too malformed to
+    have a canonical form (e.g. a signed header missing)."""
+    algorithm = _ALGORITHM_TABLE.get(auth.algorithm)
+    if algorithm is None:
+        return {}
+    family = algorithm.family
+    try:
+        index = _index_headers(req.headers)
+        signed = _signed_header_values(auth.signed_headers, index)
+        try:
+            payload_hash = _payload_hashes(req.body, index, family)[0]
+        except SignatureError:  # a content hash header that does not match: show the body's
+            payload_hash = family.digest(req.body).hex()
+        path, _, query = req.target.partition("?")
+        head = f"{req.method.upper()}\n{canonical_uri(_to_octets(path, req.encoding))}\n"
+        query_text = list(_query_candidates(query, req.encoding))[-1]
+        canonical = f"{head}{query_text}\n{_headers_part(auth.signed_headers, signed)}{payload_hash}"
+        digest = family.digest(_to_octets(canonical, req.encoding))
+    except SignatureError:
+        return {}
+    shown = {**signed, _TOKEN_HEADER: "***"} if _TOKEN_HEADER in signed else signed
+    shown_text = f"{head}{query_text}\n{_headers_part(auth.signed_headers, shown)}{payload_hash}"
+    return {
+        "canonical_request": _to_octets(shown_text, req.encoding).decode("utf-8", "replace"),
+        "string_to_sign": _string_to_sign(auth, signed[_DATE_HEADER], digest).decode(),
+    }

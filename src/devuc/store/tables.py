@@ -312,6 +312,7 @@ audit_events = Table(
     Column("vpc_endpoint", String(64)),
     Column("status", Integer, nullable=False),
     Column("outcome", String(16), nullable=False),
+    Column("reason", String(255)),  # why authorization refused (or would have refused) it
 )
 
 # ---------------------------------------------------------------------------------------------

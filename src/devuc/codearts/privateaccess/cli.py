@@ -7,7 +7,6 @@ same rules apply (quota, characters of IDs and descriptions).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from enum import Enum
@@ -16,12 +15,14 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ...errors import ApiError
+from ...opcli import EPILOG
 
-app = typer.Typer(help="Private access: a tenant's allow-listed VPC endpoints.", no_args_is_help=True)
+app = typer.Typer(
+    help="Private access: a tenant's allow-listed VPC endpoints.", no_args_is_help=True, epilog=EPILOG
+)
 err = Console(stderr=True)
 out = Console()
 
@@ -41,18 +42,12 @@ class Switch(str, Enum):
     off = "off"
 
 
-def _run(work, data_dir, database_url, config):
-    """Open the store (migrated), resolve nothing else, run ``work(rt)``; ApiErrors become a
-    one-line error and exit status 2."""
-    from ...cli import _migrate, _settings, _with_runtime
+def _run(work, data_dir, database_url, config, as_json: bool = False):
+    """Open the store (migrated) and run ``work(rt)`` (devuc/opcli.py: failures become one
+    error line and the documented exit status; with ``as_json`` also the JSON error document)."""
+    from ...opcli import run
 
-    settings = _settings(config, data_dir=data_dir, database_url=database_url)
-    _migrate(settings)
-    try:
-        return asyncio.run(_with_runtime(settings, work))
-    except ApiError as exc:
-        err.print(f"[red]error:[/] {escape(exc.code)}: {escape(exc.message)}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    return run(work, config, data_dir, database_url, as_json=as_json)
 
 
 async def _account(rt, ref: str) -> tuple[str, str]:
@@ -99,7 +94,7 @@ def list_vpceps(
         switches = await service.switches(rt, account_id)
         return account_id, name, records, switches
 
-    account_id, name, records, switches = _run(work, data_dir, database_url, config)
+    account_id, name, records, switches = _run(work, data_dir, database_url, config, as_json)
     regions = sorted({r for r, _ in records} | ({region} if region else set(switches)))
     data = {
         "account_id": account_id,
@@ -132,6 +127,7 @@ def add_vpcep(
     account: Account,
     region: Region,
     description: Annotated[Optional[str], typer.Option(help="Description of every ID given.")] = None,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -146,7 +142,10 @@ def add_vpcep(
         _, entries = service.parse_records_body(body)
         return await service.add_records(rt, account_id, region, entries)
 
-    added = _run(work, data_dir, database_url, config)
+    added = _run(work, data_dir, database_url, config, as_json)
+    if as_json:
+        sys.stdout.write(json.dumps({"region": region, "added": added}) + "\n")
+        return
     out.print(f"{added} VPC endpoint(s) added in {region}")
 
 
@@ -155,6 +154,7 @@ def remove_vpcep(
     vpcep_ids: Annotated[list[str], typer.Argument(help="VPC endpoint IDs.")],
     account: Account,
     region: Region,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -168,7 +168,10 @@ def remove_vpcep(
         _, entries = service.parse_records_body({"vpceps": [{"vpcep_id": v} for v in vpcep_ids]})
         return await service.delete_records(rt, account_id, region, [e.vpcep_id for e in entries])
 
-    removed = _run(work, data_dir, database_url, config)
+    removed = _run(work, data_dir, database_url, config, as_json)
+    if as_json:
+        sys.stdout.write(json.dumps({"region": region, "removed": removed}) + "\n")
+        return
     out.print(f"{removed} VPC endpoint(s) removed in {region}")
 
 
@@ -177,6 +180,7 @@ def private_access(
     state: Annotated[Switch, typer.Argument(help="on or off.")],
     account: Account,
     region: Region,
+    as_json: AsJson = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -190,7 +194,10 @@ def private_access(
         _region(rt, region)
         await service.set_private_access(rt, account_id, region, state is Switch.on)
 
-    _run(work, data_dir, database_url, config)
+    _run(work, data_dir, database_url, config, as_json)
+    if as_json:
+        sys.stdout.write(json.dumps({"region": region, "private_access": state.value}) + "\n")
+        return
     out.print(f"private access {state.value} in {region}")
 
 
@@ -212,7 +219,7 @@ def quota(
         used = await service.usage(rt, account_id)
         return account_id, name, rt.settings.vpcep_quota, used, only
 
-    account_id, name, limit, used, only = _run(work, data_dir, database_url, config)
+    account_id, name, limit, used, only = _run(work, data_dir, database_url, config, as_json)
     regions = [only] if only else sorted(used)
     data = {
         "account_id": account_id,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from ...http import JSONResponse, read_json
+from ...http import JSONResponse, lean, read_json
 from ...iam.identity import Principal
 from ...iam.principal import authenticated, runtime
 from ...schemas import documented
@@ -77,8 +77,10 @@ async def _records_body(request: Request):
             **_doc(ok=s.VpcepListResponse, parameters=[_REGION, *_LIST_QUERY]))
 @router.get(PATHS[1], tags=[TAG], summary="List the tenant's authorised VPC endpoints (gateway path)",
             **_doc(ok=s.VpcepListResponse, parameters=[_REGION, *_LIST_QUERY]))
-async def list_vpceps(request: Request, caller: Caller):
+@lean()
+async def list_vpceps(request: Request):
     rt = runtime(request)
+    caller = await authenticated(request)
     region = _manager(request, caller)
     params = {key: request.query_params.getlist(key) for key in request.query_params.keys()}
     query = service.parse_list_query(params)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 
+from ... import authz
 from ...errors import ApiError
 from ...iam.identity import Principal
 from ...runtime import Runtime
@@ -95,13 +96,15 @@ def require_manager(caller: Principal) -> None:
     """The VPCEP APIs: a project-scoped token (or a signed request), and the account owner or a
     Tenant Administrator (spec/codearts-uc.md §3.2). Refusals are 401 UC.00011003 (§7)."""
     if caller.method == "token" and caller.project_id is None:
-        raise ApiError(
+        # what the credential is, not who holds it: refused in every enforcement mode
+        raise authz.always(
             NO_PERMISSION,
+            "a global (domain-scoped) token on a VPCEP API",
             "No permission. A global (domain-scoped) token is not accepted: use a token scoped "
             "to a region project.",
         )
     if not caller.can_administer:
-        raise ApiError(NO_PERMISSION)
+        authz.refuse(NO_PERMISSION, "not the account owner or a Tenant Administrator: manage VPC endpoints")
 
 
 def parse_region(value: str | None, caller: Principal, region_ids: list[str]) -> str:
@@ -128,7 +131,7 @@ def check_enterprise(caller: Principal, enterprise_id: str | None) -> str:
     if enterprise_id is None:
         return caller.account_id
     if enterprise_id != caller.account_id:
-        raise ApiError(NO_PERMISSION)
+        raise authz.always(NO_PERMISSION, "tenant isolation: enterprise_id is another account")
     return enterprise_id
 
 
@@ -422,19 +425,23 @@ async def authorization(rt: Runtime, caller: Principal) -> VpcData:
 
 async def enforce(rt: Runtime, caller: Principal, request_line: str) -> None:
     """Refuse a request private access does not allow: 403 ``UC.00011065``, nothing changed, and
-    a log line (user, account, region, endpoint and request line; never credentials)."""
+    a log line (user, account, region, endpoint and request line; never credentials). Like every
+    authorization refusal it follows the enforcement mode (devuc/authz.py); ``off`` skips the
+    check altogether."""
+    if authz.current_mode() == authz.OFF:
+        return
     decision = await authorization(rt, caller)
     if decision.allowed:
         return
-    log.warning(
-        "private access denied: account=%s user=%s region=%s vpc_endpoint=%s request=%r",
-        caller.account_id,
-        caller.user_id,
-        region_of(caller, rt.region_ids) or "-",
-        caller.vpc_endpoint or "-",
-        request_line,
+    authz.refuse(
+        DENIED,
+        "private access denied: not through a VPC endpoint the account allows",
+        account=caller.account_id,
+        user=caller.user_id,
+        region=region_of(caller, rt.region_ids) or "-",
+        vpc_endpoint=caller.vpc_endpoint or "-",
+        request=request_line,
     )
-    raise ApiError(DENIED)
 
 
 # ---------------------------------------------------------------------------------------------

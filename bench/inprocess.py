@@ -1,0 +1,113 @@
+"""Time devuc's hot routes in-process, without a server or a network: the cost of the
+application itself per request, and where it goes.
+
+    .venv/bin/python bench/inprocess.py                 # µs per request for each hot route
+    .venv/bin/python bench/inprocess.py --profile perm_token   # and a cProfile of one of them
+
+A small store is seeded with the harness's own seeding code (bench/seed.py); each request is a
+real ASGI call of the app `devuc serve` runs, with the same principals rotation as bench/run.py.
+This complements run.py (which measures through uvicorn and wrk); it is not a target in itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from devuc.app import create_app  # noqa: E402
+from devuc.config import Settings  # noqa: E402
+
+import seed as seeding  # noqa: E402
+import workload  # noqa: E402
+
+
+def _scope(req) -> dict:
+    path, _, query = req.path.partition("?")
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in req.headers.items()]
+    if not any(name == b"host" for name, _ in headers):
+        headers.insert(0, (b"host", b"127.0.0.1:8000"))
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": req.method, "scheme": "http", "path": path, "raw_path": path.encode(),
+        "query_string": query.encode(), "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _call(app, scope: dict, body: bytes = b"") -> int:
+    status = 0
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(dict(scope), receive, send)
+    return status
+
+
+async def _drive(app, scopes: list[dict], count: int) -> float:
+    for scope in scopes:  # warm every principal's cache entries
+        status = await _call(app, scope)
+        if status != 200:
+            raise SystemExit(f"{scope['path']} answered {status}")
+    started = time.perf_counter()
+    n = len(scopes)
+    for i in range(count):
+        await _call(app, scopes[i % n])
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=0.02)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--profile", help="scenario to profile (cProfile, top 30 by own time)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="devuc-inprocess-") as folder:
+        settings = Settings.load(None, data_dir=Path(folder))
+        seeded = seeding.seed(settings, args.scale, principals=200, log=lambda *a: None)
+        app = create_app(settings)
+        host = "127.0.0.1:8000"
+        requests = {
+            "health": workload.health(),
+            "perm_token": workload.permission_by_token(seeded.members),
+            "perm_signed": workload.permission_signed(seeded.members, host),
+            "token_validate": workload.token_validation(seeded.members),
+        }
+        if seeded.owners:
+            requests["vpceps"] = workload.vpcep_list(seeded.owners)
+
+        async def run() -> None:
+            async with app.router.lifespan_context(app):
+                for name, reqs in requests.items():
+                    scopes = [_scope(r) for r in reqs]
+                    if args.profile == name:
+                        profiler = cProfile.Profile()
+                        profiler.enable()
+                        micros = await _drive(app, scopes, args.count)
+                        profiler.disable()
+                        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(45)
+                    else:
+                        micros = await _drive(app, scopes, args.count)
+                    print(f"{name:16s} {micros:8.1f} µs per request")
+
+        asyncio.run(run())
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""/_devuc/: reset, snapshot, import (docs/dev-mode.md). Open to all in dev mode; outside it only
+to the operator account's administrators, and invisible (the gateway's 404) to everyone else."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import httpx
+import pytest
+
+from support import Server, error_code, get_token, new_postgres_database, password_body, require_postgres, start_server
+
+DEV_ACCOUNT = {"account_name": "devuc-dev", "user_name": "dev-developer", "password": "Devuc-Dev-2026"}
+DEV_PROJECT = "dec0de00000000000000000000002001"
+DEVELOPER_ID = "dec0de00000000000000000000001004"
+VIEWER_ROLE = "009eff1be3684187a634a375ce533ebb"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory) -> Server:
+    data = tmp_path_factory.mktemp("state-dev")
+    srv = start_server(data, f"sqlite+aiosqlite:///{data / 'devuc.db'}", args=("--dev",))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> Server:
+    data = tmp_path_factory.mktemp("state-plain")
+    srv = start_server(data, f"sqlite+aiosqlite:///{data / 'devuc.db'}")
+    yield srv
+    srv.stop()
+
+
+def login(client: httpx.Client, acct: dict = DEV_ACCOUNT, user: str | None = None) -> httpx.Response:
+    body = password_body(user or acct["user_name"], acct["password"], acct["account_name"],
+                         {"project": {"name": "cn-north-4"}})
+    return client.post("/v3/auth/tokens?nocatalog=true", json=body)
+
+
+def build_roles(client: httpx.Client, token: str) -> list[str]:
+    """The Build role ids of the caller in the dev project (ShowProjectPermission)."""
+    r = client.get("/v1/domain/user-permission", params={"project_id": DEV_PROJECT},
+                   headers={"X-Auth-Token": token})
+    assert r.status_code == 200, r.text
+    return r.json()["result"]["role_ids"]
+
+
+def without_audit(snapshot: dict) -> dict:
+    out = copy.deepcopy(snapshot)
+    out.pop("created_at")
+    out["tables"].pop("audit_events")
+    return out
+
+
+def test_reset_empty_then_seed_and_logins_keep_working(dev: Server):
+    with dev.client() as c:
+        token = login(c).headers["X-Subject-Token"]
+        assert c.post("/_devuc/reset", json={"to": "empty"}).json() == {"status": "ok", "to": "empty"}
+        assert login(c).status_code == 401
+        tables = c.get("/_devuc/snapshot").json()["tables"]
+        assert all(not t["rows"] for name, t in tables.items() if name != "audit_events"), tables
+        assert c.post("/_devuc/reset", json={"to": "seed"}).status_code == 200
+        fresh = login(c)
+        assert fresh.status_code == 201, fresh.text  # the token keys survived both resets
+        # A token from before the resets belongs to the same (fixed-id) user: still valid.
+        assert c.get("/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token}).status_code == 200
+
+
+def test_snapshot_round_trip(dev: Server):
+    with dev.client() as c:
+        before = c.get("/_devuc/snapshot").json()
+        assert before["format"] == "devuc-snapshot" and before["version"] == 1
+        assert before["master_key_fingerprint"].startswith("sha256:")
+        keys = before["tables"]["access_keys"]
+        sealed = keys["columns"].index("secret_enc")
+        assert all(not row[sealed].startswith("devucDevSecret") for row in keys["rows"])  # still sealed
+        assert "token_keys" not in before["tables"]
+
+        owner = get_token(c, {**DEV_ACCOUNT, "user_name": "dev-owner"})
+        r = c.post("/v3.0/OS-USER/users", headers={"X-Auth-Token": owner},
+                   json={"user": {"name": "added-later", "domain_id": "dec0de00000000000000000000000001"}})
+        assert r.status_code == 201, r.text
+        changed = c.get("/_devuc/snapshot").json()
+        assert without_audit(changed) != without_audit(before)
+
+        r = c.post("/_devuc/snapshot", content=json.dumps(before))
+        assert r.status_code == 200, r.text
+        after = c.get("/_devuc/snapshot").json()
+        assert without_audit(after) == without_audit(before)
+        audit = before["tables"]["audit_events"]["rows"]
+        assert after["tables"]["audit_events"]["rows"][: len(audit)] == audit
+
+
+def test_import_is_seen_by_the_next_request(dev: Server):
+    """Import moves the store generation on: a cached permission answer does not outlive it."""
+    with dev.client() as c:
+        snapshot = c.get("/_devuc/snapshot").json()
+        developer = login(c).headers["X-Subject-Token"]
+        owner = get_token(c, {**DEV_ACCOUNT, "user_name": "dev-owner"})
+        path = f"/devuc/v1/projects/{DEV_PROJECT}/members/{DEVELOPER_ID}/roles"
+        assert build_roles(c, developer) == ["4"]
+        r = c.put(path, headers={"X-Auth-Token": owner}, json={"role_ids": [VIEWER_ROLE]})
+        assert r.status_code == 200, r.text
+        assert build_roles(c, developer) == ["8"]
+        assert c.post("/_devuc/snapshot", json=snapshot).status_code == 200
+        assert build_roles(c, developer) == ["4"]
+
+
+def test_refused_snapshots_change_nothing(dev: Server):
+    with dev.client() as c:
+        good = c.get("/_devuc/snapshot").json()
+        other_key = {**good, "master_key_fingerprint": "sha256:" + "0" * 32}
+        r = c.post("/_devuc/snapshot", json=other_key)
+        assert r.status_code == 400 and "another master key" in r.json()["error_msg"], r.text
+        for bad, words in [
+            ({**good, "version": 99}, "version"),
+            ({**good, "format": "x"}, "format"),
+            ({**good, "tables": {"nope": {"columns": [], "rows": []}}}, "unknown table"),
+            ({**good, "tables": {**good["tables"], "accounts": {"columns": ["id"], "rows": [["x"]]}}}, "columns"),
+        ]:
+            r = c.post("/_devuc/snapshot", json=bad)
+            assert r.status_code == 400 and words in r.json()["error_msg"], r.text
+        broken = copy.deepcopy(good)
+        users = broken["tables"]["users"]
+        users["rows"].append(list(users["rows"][0]))  # a duplicate primary key
+        r = c.post("/_devuc/snapshot", json=broken)
+        assert r.status_code == 400, r.text
+        assert c.post("/_devuc/snapshot", content=b"{not json").status_code == 400
+        assert c.post("/_devuc/reset", json={"to": "somewhere"}).status_code == 400
+        assert login(c).status_code == 201  # the store is as it was
+
+
+def test_not_in_the_openapi_document(dev: Server):
+    with dev.client() as c:
+        paths = c.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/_devuc")]
+
+
+def test_outside_dev_mode_only_the_operator(plain: Server):
+    first = json.loads((plain.data_dir / "credentials.json").read_text())
+    assert first["account_name"] == "devuc"
+    stranger = plain.bootstrap(password="Xy7!kPq2w-other")
+    with plain.client() as c:
+        unknown = c.get("/no/such/route")
+        for headers in ({}, {"X-Auth-Token": "garbage"}, {"X-Auth-Token": get_token(c, stranger)}):
+            for method, path in (("GET", "/_devuc/snapshot"), ("POST", "/_devuc/reset")):
+                r = c.request(method, path, headers=headers, json={"to": "empty"})
+                assert r.status_code == 404 and error_code(r) == error_code(unknown) == "APIGW.0101", r.text
+        operator = {"X-Auth-Token": get_token(c, first)}
+        snapshot = c.get("/_devuc/snapshot", headers=operator)
+        assert snapshot.status_code == 200
+        names = [row[1] for row in snapshot.json()["tables"]["accounts"]["rows"]]
+        assert sorted(names) == sorted(["devuc", stranger["account_name"]])
+        r = c.post("/_devuc/reset", headers=operator, json={"to": "seed"})
+        assert r.status_code == 400 and "without a seed" in r.json()["error_msg"]
+        assert c.post("/_devuc/snapshot", headers=operator, json=snapshot.json()).status_code == 200
+        assert login(c, {**first, "user_name": first["user_name"]}).status_code == 201
+
+
+def test_postgresql_round_trip(tmp_path):
+    """On PostgreSQL too; after an import the serial counters are past the imported ids (the
+    audit trail goes on recording)."""
+    require_postgres()
+    url = new_postgres_database()
+    srv = start_server(tmp_path, url, args=("--dev",))
+    try:
+        with srv.client() as c:
+            for _ in range(3):  # audited calls: rows with serial ids
+                assert login(c).status_code == 201
+            time.sleep(0.5)  # audit rows are written once the answer is out
+            snapshot = c.get("/_devuc/snapshot").json()
+            imported = snapshot["tables"]["audit_events"]["rows"]
+            assert len(imported) >= 3
+            # Rows with ids the database's counter has not reached yet (as from another database).
+            top = max(row[0] for row in imported)
+            imported += [[top + n, *imported[-1][1:]] for n in range(1, 21)]
+            assert c.post("/_devuc/reset", json={"to": "empty"}).status_code == 200
+            assert login(c).status_code == 401
+            assert c.post("/_devuc/snapshot", json=snapshot).status_code == 200
+            for _ in range(3):
+                assert login(c).status_code == 201
+            time.sleep(0.5)
+            rows = c.get("/_devuc/snapshot").json()["tables"]["audit_events"]["rows"]
+            assert rows[: len(imported)] == imported and len(rows) >= len(imported) + 3
+            assert c.post("/_devuc/reset", json={"to": "seed"}).status_code == 200
+            assert login(c).status_code == 201
+        assert "audit record not written" not in (tmp_path / "serve.log").read_text()
+    finally:
+        srv.stop()  # also drops the database
