@@ -233,3 +233,41 @@ def test_postgresql(tmp_path):
         assert again.stdout.strip() == '{"changed": false, "changes": []}'
     finally:
         drop_postgres_database(url)
+
+
+def test_groups_exact_when_given_left_alone_when_not(tmp_path):
+    omitted = SEED.replace("        groups: [builders, admin]\n", "")
+    emptied = SEED.replace("groups: [builders, admin]", "groups: []")
+
+    async def groups_of_bob(rt) -> set[str]:
+        g, gm, u = t.groups, t.group_members, t.users
+        async with rt.store.read() as conn:
+            rows = await conn.execute(
+                select(g.c.name).join(gm, gm.c.group_id == g.c.id).join(u, u.c.id == gm.c.user_id)
+                .where(u.c.name == "bob")
+            )
+            return {r.name for r in rows}
+
+    async def work(rt):
+        await apply_text(rt, SEED)
+        report = await apply_text(rt, omitted)
+        left = await groups_of_bob(rt)
+        report_emptied = await apply_text(rt, emptied)
+        return report.changes, left, report_emptied.changes, await groups_of_bob(rt)
+
+    unchanged, left, emptied_changes, after = run(tmp_path, work)
+    assert unchanged == [] and left == {"builders", "admin"}
+    assert len(emptied_changes) == 2 and after == set()
+
+
+def test_the_documented_example_applies(tmp_path):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "dev-mode.md").read_text()
+    example = docs.split("### Format\n\n```yaml\n", 1)[1].split("```", 1)[0]
+
+    async def work(rt):
+        first = await apply_text(rt, example)
+        again = await apply_text(rt, example)
+        return first.changes, again.changes
+
+    first, again = run(tmp_path, work)
+    assert first and again == []

@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
@@ -81,8 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     @lean()
     async def health(request: Request):
-        async with runtime.store.read() as conn:
-            await conn.execute(text("SELECT 1"))
+        await runtime.store.generation()  # the database answers
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.include_router(iam_router)

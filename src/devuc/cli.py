@@ -128,10 +128,7 @@ def serve(
     config: ConfigFile = None,
 ) -> None:
     """Run the service (applies migrations first)."""
-    import uvicorn
-
-    from .app import SETTINGS_ENV
-    from .dev.cli import seeded_start, settings_for_start
+    from .dev.cli import settings_for_start, start_seeding
 
     settings = _settings(
         config, host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url,
@@ -139,11 +136,17 @@ def serve(
     )
     settings, data_dir_chosen = settings_for_start(settings)
     _migrate(settings)
-    first = None
+    first = seeding = None
     if settings.dev or settings.seed_file:
-        print(seeded_start(settings, data_dir_chosen), flush=True)  # unwrapped: credentials to paste
+        seeding = start_seeding(settings, data_dir_chosen)  # runs while the app is imported below
     else:
         first = asyncio.run(_prepare(settings))
+    import uvicorn
+
+    from .app import SETTINGS_ENV
+
+    if seeding is not None:
+        print(seeding(), flush=True)  # unwrapped: credentials to paste
     if first:
         path = _write_credentials(settings, first)
         out.print("[bold]First start: created the first account. Keep these credentials:[/]")

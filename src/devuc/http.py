@@ -3,10 +3,12 @@ limit, reading JSON bodies, and the base URL used in ``links``."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -23,12 +25,17 @@ log = logging.getLogger("devuc")
 
 JSON_MEDIA_TYPE = "application/json; charset=utf8"
 
+# Request ids: 32 hex digits, unique without a system call per request (a random prefix per
+# process, then a counter). They trace requests; they are not secrets.
+_RID_PREFIX = secrets.token_hex(8)
+_rid_counter = itertools.count(1)
+
 
 class JSONResponse(Response):
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(content)
 
 
 def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
@@ -41,6 +48,22 @@ def request_id(request: Request) -> str:
 
 def error_response(err: ApiError, path: str, rid: str) -> JSONResponse:
     return JSONResponse(error_body(err, path, rid), status_code=err.status, headers=err.headers)
+
+
+def query_value(request: Request, name: str) -> str | None:
+    """The last value of one query parameter (as ``request.query_params.get`` gives it), without
+    parsing the whole query string into a multi-dict: for the lean routes."""
+    raw = request.scope["query_string"]
+    if not raw:
+        return None
+    value = None
+    for pair in raw.decode("latin-1").split("&"):
+        key, _, found = pair.partition("=")
+        if "%" in key or "+" in key:
+            key = unquote_plus(key)
+        if key == name:
+            value = unquote_plus(found) if "%" in found or "+" in found else found
+    return value
 
 
 def base_url(request: Request) -> str:
@@ -119,7 +142,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = secrets.token_hex(16)
+        rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
         scope.setdefault("state", {})["request_id"] = rid
         begin_request()
         id_headers = [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", f"token_null_{rid}".encode())]

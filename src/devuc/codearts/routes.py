@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..errors import ApiError
-from ..http import JSONResponse, empty, lean, read_json, request_id
+from ..http import JSONResponse, empty, lean, query_value, read_json, request_id
 from ..iam.identity import Principal
 from ..iam.principal import principal, runtime
 from ..schemas import documented, parameter
@@ -245,7 +245,7 @@ async def update_child_nick_names(request: Request, caller: Caller):
 @lean(internal_error="CB.00060101")
 async def show_project_permission(request: Request):
     caller = await build_principal(request)
-    project_id = request.query_params.get("project_id")
+    project_id = query_value(request, "project_id")
     return JSONResponse(await service.show_project_permission(runtime(request), caller, project_id))
 
 

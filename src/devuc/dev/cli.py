@@ -193,3 +193,30 @@ def seeded_start(settings: Settings, data_dir_chosen: bool) -> str:
     if settings.dev:
         return dev_banner(settings, data_dir_chosen) + "\n" + summary
     return summary
+
+
+def start_seeding(settings: Settings, data_dir_chosen: bool):
+    """Run :func:`seeded_start` in a thread of its own and return a function that waits for it
+    and gives what to print (or raises what it raised). Meanwhile the caller loads the HTTP app:
+    password hashing and the store's I/O leave the interpreter free, so the two overlap and a dev
+    server answers sooner."""
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["text"] = seeded_start(settings, data_dir_chosen)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="devuc-seed", daemon=True)
+    thread.start()
+
+    def wait() -> str:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["text"]
+
+    return wait

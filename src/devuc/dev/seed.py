@@ -44,7 +44,7 @@ class SeedError(Exception):
         self.message = message
 
     def render(self, source: str) -> str:
-        return f"{source}:{self.line}: {self.message}"
+        return f"{source}:{self.line}: {self.message}" if self.line else f"{source}: {self.message}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class UserSpec:
     email: str | None
     description: str | None
     access_mode: str | None
-    groups: list[tuple[str, int]]
+    groups: list[tuple[str, int]] | None  # None: not given, the user's groups are left alone
     keys: list[KeySpec]
     owner: bool = False
 
@@ -311,7 +311,7 @@ def _parse_user(item: Any, line: int, where: str, min_length: int, *, owner: boo
         user = UserSpec(obj.line, name, obj.text("id", pattern=ID_RE, rule=ID_RULE), password, True,
                         None, None, None, [], keys_, owner=True)
     else:
-        groups = []
+        groups = None if obj.data.get("groups") is None else []
         for j, (g, gline) in enumerate(obj.items("groups")):
             if not isinstance(g, str):
                 raise SeedError(gline, f"{where}.groups[{j}] must be a group name")
@@ -447,7 +447,7 @@ def _parse_account(item: Any, line: int, where: str, regions: list[str], min_len
     known_users = {u.name for u in [owner, *users]}
     known_groups = {g.name for g in groups} | {ADMIN_GROUP}
     for user in users:
-        for group, gline in user.groups:
+        for group, gline in user.groups or []:
             if group not in known_groups:
                 raise SeedError(gline, f"group '{group}' is not declared in account '{name}'")
     creation = obj.text("project_creation")
@@ -580,7 +580,7 @@ async def _apply_account(rt: Runtime, spec: AccountSpec, report: Report) -> None
             raise SeedError(spec.owner.line, f"{label}: the owner is '{owner_row.name}' ({owner_row.id})")
         owner_id = owner_row.id
         owner = _principal(account_id, spec.name, owner_id, spec.owner.name, owner=True)
-        await _sync_user_fields(rt, owner, owner_id, spec.owner, report, label)
+        await _sync_user_fields(rt, owner, owner_id, spec.owner, report, spec.name)
     ctx = _Account(rt, spec, account_id, owner, report)
     await ctx.groups()
     user_ids = {spec.owner.name: owner_id}
@@ -656,6 +656,8 @@ class _Account:
         return row.id
 
     async def user_groups(self, spec: UserSpec, user_id: str) -> None:
+        if spec.groups is None:
+            return
         g, gm = t.groups, t.group_members
         groups = {r.name: r.id for r in await _all(self.rt, select(g.c.name, g.c.id).where(g.c.account_id == self.account_id))}
         held = {r.name for r in await _all(self.rt, select(g.c.name).join(gm, gm.c.group_id == g.c.id).where(gm.c.user_id == user_id))}
@@ -681,6 +683,11 @@ class _Account:
                 await _at(key.line, what, keys.delete_permanent(self.rt, self.owner, key.access))
                 row = None
             if row is None:
+                count = len(await _all(self.rt, select(k.c.access).where(
+                    k.c.user_id == user_id, k.c.temporary.is_(False))))
+                if count >= keys.MAX_PERMANENT_KEYS:
+                    raise SeedError(key.line, f"{what}: {spec.name} has {count} access keys already, the most a "
+                                              "user may have; delete one first")
                 await _at(key.line, what, keys.import_permanent(
                     self.rt, self.owner, user_id, key.access, key.secret,
                     description=key.description, status=key.status))
@@ -789,7 +796,7 @@ class _Account:
                 held_of.update(await codearts.roles_of(conn, pid, [user_ids[m.user] for m in batch]))
             for m in batch:
                 if not held_of[user_ids[m.user]]:
-                    raise SeedError(m.line, f"{m.user} could not be added to {label}")
+                    raise SeedError(m.line, f"{m.user} could not be added to {label}: a disabled user cannot be")
                 self.report.add(f"added {m.user} to {label}")
         for member in members:
             user_id = user_ids[member.user]

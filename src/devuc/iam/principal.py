@@ -55,7 +55,7 @@ async def principal(request: Request) -> Principal:
 async def admitted(request: Request, who: Principal) -> Principal:
     """``who``, once private access lets the request through."""
     if not getattr(request.state, "private_access_checked", False):
-        await private_access.enforce(runtime(request), who, f"{request.method} {request.url.path}")
+        await private_access.enforce(runtime(request), who, f"{request.method} {request.scope['path']}")
         request.state.private_access_checked = True
     return who
 
@@ -71,7 +71,8 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
         return cached
     rt = runtime(request)
     headers = request.headers
-    if signing.is_signed(headers.items()):
+    authorization = headers.get("authorization")
+    if authorization is not None and signing.is_signed(headers.items()):
         who = await _from_signature(rt, request)
     elif headers.get("x-auth-token"):
         who = await from_token(rt, headers["x-auth-token"])
@@ -83,7 +84,8 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     endpoint = vpc_endpoint(
         request.scope, trusted_proxies(tuple(settings.trusted_proxies)), settings.vpcep_header
     )
-    who = replace(who, vpc_endpoint=endpoint)
+    if endpoint != who.vpc_endpoint:
+        who = replace(who, vpc_endpoint=endpoint)
     request.state.principal = who
     return who
 
@@ -100,7 +102,10 @@ async def from_token(rt: Runtime, token: str) -> Principal:
     return state.principal
 
 
-def signed_request(request: Request, body: bytes) -> signing.SignedRequest:
+def signed_request(
+    request: Request, body: bytes, headers: list[tuple[str, str]] | None = None
+) -> signing.SignedRequest:
+    """``headers``: the request's headers already decoded, if the caller has them."""
     scope = request.scope
     target = scope.get("raw_path") or scope["path"].encode()
     if scope.get("query_string"):
@@ -108,7 +113,7 @@ def signed_request(request: Request, body: bytes) -> signing.SignedRequest:
     return signing.SignedRequest(
         method=scope["method"],
         target=target.decode("latin-1"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        headers=headers if headers is not None else request.headers.items(),
         body=body,
     )
 
@@ -176,8 +181,9 @@ async def _load_key(rt: Runtime, access: str) -> _KeyEntry | str:
 
 async def _from_signature(rt: Runtime, request: Request) -> Principal:
     settings = rt.settings
+    header_items = request.headers.items()
     try:
-        auth = signing.parse_authorization(request.headers.items())
+        auth = signing.parse_authorization(header_items)
     except signing.SignatureError as exc:
         raise _from_signature_error(exc) from exc
     generation = await rt.fresh_generation()
@@ -200,7 +206,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
     body = await request.body()
     check = functools.partial(
         signing.verify,
-        signed_request(request, body),
+        signed_request(request, body, header_items),
         auth,
         key.secret,
         now=time.time(),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
 from ..errors import ApiError
-from ..http import JSONResponse, base_url, empty, lean, read_json
+from ..http import JSONResponse, base_url, empty, lean, query_value, read_json
 from ..schemas import documented, parameter
 from ..validation import query_bool, query_int
 from . import keys, service
@@ -76,7 +76,7 @@ async def validate_token(request: Request):
     caller = await principal(request)
     subject = request.headers.get("x-subject-token")
     state = await _subject(request, caller, subject)
-    body = service.token_body(state, bool(request.query_params.get("nocatalog")), base_url(request), rt.region_ids)
+    body = service.token_body(state, bool(query_value(request, "nocatalog")), base_url(request), rt.region_ids)
     return JSONResponse({"token": body}, headers={"X-Subject-Token": subject.strip()})
 
 

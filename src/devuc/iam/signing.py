@@ -498,15 +498,22 @@ _SDK_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-
 
 
 def _check_date(value: str, now: float, max_skew_seconds: int) -> None:
+    signed_at = _sdk_date(value)
+    if signed_at is None or abs(now - signed_at) > max_skew_seconds:
+        raise _expired()
+
+
+@lru_cache(maxsize=4096)
+def _sdk_date(value: str) -> float | None:
+    """The instant an X-Sdk-Date names, or None if it names none (requests signed within the
+    same second share one parse)."""
     match = _SDK_DATE.fullmatch(value)
     if match is None:
-        raise _expired()
+        return None
     try:
-        signed_at = datetime(*map(int, match.groups()), tzinfo=timezone.utc).timestamp()
+        return datetime(*map(int, match.groups()), tzinfo=timezone.utc).timestamp()
     except ValueError:
-        raise _expired() from None
-    if abs(now - signed_at) > max_skew_seconds:
-        raise _expired()
+        return None
 
 
 def _check_security_token(

@@ -11,10 +11,14 @@ hand-off to a driver thread would. Writes, which may wait for the write lock, st
 
 from __future__ import annotations
 
+import fcntl
+import mmap
+import os
 import sqlite3
+import struct
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, update
@@ -66,9 +70,16 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
 
 
 GENERATION_SQL = "SELECT value FROM store_generation WHERE id = 1"
-_BUMP = update(store_generation).where(store_generation.c.id == 1).values(
-    value=store_generation.c.value + 1
+_BUMP = (
+    update(store_generation)
+    .where(store_generation.c.id == 1)
+    .values(value=store_generation.c.value + 1)
+    .returning(store_generation.c.value)
 )
+# On SQLite, how long a node trusts the generation file (GenerationFile) before it also reads the
+# database's own counter: the bound on staleness after a writer died between its commit and its
+# file update, or after a change made outside devuc.
+GENERATION_FILE_TRUST_SECONDS = 1.0
 
 
 class Store:
@@ -78,6 +89,11 @@ class Store:
         self.is_sqlite = url.startswith("sqlite")
         self._generation_reader = None
         self._reader = _in_loop_reader(url) if self.is_sqlite else None
+        database = make_url(url).database if self.is_sqlite else None
+        self._generation_path = (
+            Path(os.path.realpath(database) + "-generation") if database and database != ":memory:" else None
+        )
+        self._generation_file: GenerationFile | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -99,19 +115,29 @@ class Store:
                 conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
-                if affects_auth:
-                    await conn.execute(_BUMP)
+                generation = (await conn.execute(_BUMP)).scalar() if affects_auth else None
+            if generation is not None and self._shared_generation() is not None:
+                self._generation_file.raise_to(generation)  # before the write is answered
+
+    def _shared_generation(self) -> GenerationFile | None:
+        if self._generation_file is None and self._generation_path is not None:
+            self._generation_file = GenerationFile(self._generation_path)
+        return self._generation_file
 
     async def generation(self) -> int:
-        """The store generation: one primary-key read, without a transaction of its own."""
+        """The store generation: one primary-key read, or on SQLite mostly none (see
+        _GenerationReader)."""
         if self._generation_reader is None:
-            self._generation_reader = await _GenerationReader.open(self.url)
+            self._generation_reader = await _GenerationReader.open(self.url, self._shared_generation())
         return await self._generation_reader.read()
 
     async def close(self) -> None:
         if self._generation_reader is not None:
             await self._generation_reader.close()
             self._generation_reader = None
+        if self._generation_file is not None:
+            self._generation_file.close()
+            self._generation_file = None
         if self._reader is not None:
             self._reader.dispose()
         await self.engine.dispose()
@@ -148,16 +174,22 @@ class _InLoopConnection:
 
 
 class _GenerationReader:
-    """Reads the one-row generation table on the cheapest path each database offers: a plain
-    sqlite3 connection (a read of one row takes microseconds, so it runs on the event loop), or
-    an asyncpg pool (one round trip)."""
+    """Reads the store generation on the cheapest exact path each database offers.
 
-    def __init__(self, sqlite_conn=None, pg_pool=None) -> None:
+    PostgreSQL: one round trip on an asyncpg pool. SQLite: every process on the machine shares a
+    small memory-mapped file beside the database (`GenerationFile`) that each writer raises to the
+    generation it committed, before it answers; reading it costs no system call. The database's
+    own counter is read too, at most once a second, so a writer that died between its commit and
+    the file update (or a change made outside devuc) is caught within that second."""
+
+    def __init__(self, sqlite_conn=None, pg_pool=None, file: GenerationFile | None = None) -> None:
         self._sqlite = sqlite_conn
         self._pg = pg_pool
+        self._file = file
+        self._checked_at = 0.0
 
     @classmethod
-    async def open(cls, url: str) -> _GenerationReader:
+    async def open(cls, url: str, file: GenerationFile | None) -> _GenerationReader:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             conn = sqlite3.connect(
@@ -165,19 +197,81 @@ class _GenerationReader:
                 timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             )
             conn.execute("PRAGMA query_only=ON")
-            return cls(sqlite_conn=conn)
+            return cls(sqlite_conn=conn, file=file)
         import asyncpg
 
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         return cls(pg_pool=await asyncpg.create_pool(dsn, min_size=1, max_size=4))
 
     async def read(self) -> int:
-        if self._sqlite is not None:
+        if self._pg is not None:
+            return await self._pg.fetchval(GENERATION_SQL)
+        if self._file is None:  # an in-memory database: no other process to share with
             return self._sqlite.execute(GENERATION_SQL).fetchone()[0]
-        return await self._pg.fetchval(GENERATION_SQL)
+        now = time.monotonic()
+        if now - self._checked_at >= GENERATION_FILE_TRUST_SECONDS:
+            self._checked_at = now
+            self._file.follow(lambda: self._sqlite.execute(GENERATION_SQL).fetchone()[0])
+        return self._file.read()
 
     async def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
         else:
             await self._pg.close()
+
+
+class GenerationFile:
+    """An 8-byte counter in a file shared by every process using one SQLite database. It only
+    ever grows (raised under an exclusive lock), so a reader that cached data under value v sees
+    a different value once any later commit has been announced."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            with _locked(fd):
+                if os.fstat(fd).st_size < 8:
+                    os.ftruncate(fd, 8)
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+        self._fd = os.open(path, os.O_RDWR)
+
+    def read(self) -> int:
+        return _COUNTER.unpack_from(self._map)[0]
+
+    def raise_to(self, generation: int) -> None:
+        if generation <= self.read():
+            return
+        with _locked(self._fd):
+            if generation > self.read():
+                _COUNTER.pack_into(self._map, 0, generation)
+
+    def follow(self, database_generation: Callable[[], int]) -> None:
+        """Catch up with the database's own counter. The file is only ever raised to committed
+        values, so a file ahead of the database (checked again under the lock, which a writer
+        announcing a commit would need) belongs to a database since replaced: restart it."""
+        seen = database_generation()
+        if seen >= self.read():
+            self.raise_to(seen)
+            return
+        with _locked(self._fd):
+            seen = database_generation()
+            if seen < self.read():
+                _COUNTER.pack_into(self._map, 0, seen)
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
+
+
+_COUNTER = struct.Struct("<q")
+
+
+@contextmanager
+def _locked(fd: int):
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)

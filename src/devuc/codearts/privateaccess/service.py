@@ -89,7 +89,7 @@ def region_of(caller: Principal, region_ids: Iterable[str]) -> str | None:
     if not caller.project_name:
         return None
     name = caller.project_name.split("_", 1)[0]
-    return name if name in set(region_ids) else None
+    return name if name in region_ids else None
 
 
 def require_manager(caller: Principal) -> None:
