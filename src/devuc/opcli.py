@@ -234,22 +234,14 @@ def run(
 ) -> Any:
     """Open the configured store (migrated), ``await work(runtime)`` and close it again. An
     ApiError or OpError becomes its report and exit status; so does anything unexpected."""
-    from .runtime import Runtime
+    from .runtime import with_runtime
     from .store.migrate import upgrade
 
     settings = load_settings(config, data_dir, database_url, as_json=as_json)
     quiet_service_logs()
-
-    async def main() -> Any:
-        rt = Runtime.open(settings)
-        try:
-            return await work(rt)
-        finally:
-            await rt.close()
-
     try:
         upgrade(settings.effective_database_url)
-        return asyncio.run(main())
+        return asyncio.run(with_runtime(settings, work))
     except (ApiError, OpError) as exc:
         raise fail(exc, as_json=as_json) from None
     except ValueError as exc:  # a few service functions say "bad input" this way

@@ -53,6 +53,15 @@ class Runtime:
         await self.store.close()
 
 
+async def with_runtime(settings: Settings, work):
+    """``await work(runtime)`` with a runtime opened for it and closed after (the CLI's way in)."""
+    rt = Runtime.open(settings)
+    try:
+        return await work(rt)
+    finally:
+        await rt.close()
+
+
 # Set by the HTTP layer at the start of each request (each runs in a task of its own).
 _request_generation: ContextVar[list[int] | None] = ContextVar("request_generation", default=None)
 

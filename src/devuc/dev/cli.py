@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from ..config import ConfigError, Settings
+from ..runtime import with_runtime
 from .seed import Report, SeedError, apply_text, parse_seed, read_seed_file
 
 err = Console(stderr=True, soft_wrap=True)
@@ -39,16 +40,6 @@ def fresh_dev_data_dir() -> Path:
     """Where a dev server keeps its data unless told: a new temporary folder (a dev server starts
     clean; the folder is left for a look afterwards and is named in the banner)."""
     return Path(tempfile.mkdtemp(prefix=DEV_DATA_PREFIX))
-
-
-async def _with_runtime(settings: Settings, work):
-    from ..runtime import Runtime
-
-    rt = Runtime.open(settings)
-    try:
-        return await work(rt)
-    finally:
-        await rt.close()
 
 
 def seed(
@@ -88,7 +79,7 @@ def seed(
             await rt.keyring.fernet()
             return await apply_text(rt, text)
 
-        report: Report = asyncio.run(_with_runtime(settings, work))
+        report: Report = asyncio.run(with_runtime(settings, work))
     except SeedError as exc:
         err.print(exc.render(source), markup=False, highlight=False)
         raise typer.Exit(2) from None
@@ -121,7 +112,7 @@ async def prepare_seeded(settings: Settings, text: str, source: str) -> Report:
         return report
 
     try:
-        return await _with_runtime(settings, work)
+        return await with_runtime(settings, work)
     except SeedError as exc:
         err.print(exc.render(source), markup=False, highlight=False)
         raise typer.Exit(2) from None

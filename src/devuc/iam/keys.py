@@ -93,34 +93,8 @@ async def create_permanent(rt: Runtime, caller: Principal, body: Any) -> tuple[d
     user_id = field(credential, "user_id", "credential", str, missing="IAM.0072", invalid="IAM.0011")
     description = credential.get("description")
     description = "" if description is None else _description(description, "credential.description")
-    access, secret = new_access_key(), new_secret_key()
-    async with rt.store.write() as conn:
-        user = await _target_user(conn, caller, user_id)
-        if user.access_mode == "console":
-            raise ApiError("IAM.0081")
-        count = (
-            await conn.execute(
-                select(func.count()).where(
-                    t.access_keys.c.user_id == user_id, t.access_keys.c.temporary.is_(False)
-                )
-            )
-        ).scalar_one()
-        if count >= MAX_PERMANENT_KEYS:
-            raise ApiError("IAM.1102", "akSkNumExceed")
-        await conn.execute(
-            insert(t.access_keys).values(
-                access=access,
-                user_id=user_id,
-                account_id=caller.account_id,
-                secret_enc=rt.vault.seal(secret),
-                status="active",
-                description=description,
-                created_us=now_us(),
-                temporary=False,
-            )
-        )
-        await _credential_changed(conn, user_id)
-        row = (await conn.execute(select(t.access_keys).where(t.access_keys.c.access == access))).one()
+    secret = new_secret_key()
+    row = await _add_permanent(rt, caller, user_id, new_access_key(), secret, description, "active")
     return key_json(row), secret
 
 
@@ -153,6 +127,14 @@ async def import_permanent(
     description = _description(description, "credential.description")
     if status not in KEY_STATUSES:
         raise field_error("IAM.0007", "credential.status", "must be active or inactive")
+    return key_json(await _add_permanent(rt, caller, user_id, access, secret, description, status))
+
+
+async def _add_permanent(
+    rt: Runtime, caller: Principal, user_id: str, access: str, secret: str, description: str, status: str
+):
+    """Store a permanent key for ``user_id`` (at most MAX_PERMANENT_KEYS; not for console-only
+    users); the user's tokens end. Returns the stored row."""
     async with rt.store.write() as conn:
         user = await _target_user(conn, caller, user_id)
         if user.access_mode == "console":
@@ -184,8 +166,7 @@ async def import_permanent(
             )
         )
         await _credential_changed(conn, user_id)
-        row = (await conn.execute(select(t.access_keys).where(t.access_keys.c.access == access))).one()
-    return key_json(row)
+        return (await conn.execute(select(t.access_keys).where(t.access_keys.c.access == access))).one()
 
 
 async def list_permanent(rt: Runtime, caller: Principal, user_id: str | None) -> list:

@@ -244,7 +244,18 @@ def _records(account_id: str, region: str):
 
 
 async def list_records(rt: Runtime, account_id: str, region: str, query: ListQuery) -> tuple[int, list[Record]]:
-    """The page of the tenant's records in ``region`` and how many match in all."""
+    """The page of the tenant's records in ``region`` and how many match in all; cached per
+    node until the store generation moves on (every change to the records moves it)."""
+    generation = await rt.fresh_generation()
+    key = ("vpcep-page", account_id, region, query)
+    page = rt.cache.get(key)
+    if page is None:
+        page = await _load_page(rt, account_id, region, query)
+        rt.cache.put(key, page, generation)
+    return page
+
+
+async def _load_page(rt: Runtime, account_id: str, region: str, query: ListQuery) -> tuple[int, list[Record]]:
     condition = _records(account_id, region)
     if query.vpcep_ids is not None:
         condition = and_(condition, t.vpcep_records.c.vpcep_id.in_(query.vpcep_ids))
