@@ -62,7 +62,7 @@ async def export_snapshot(rt: Runtime) -> dict:
             columns = [c.name for c in table.columns]
             order = [c for c in table.primary_key.columns]
             rows = (await conn.execute(select(table).order_by(*order))).all()
-            tables[table.name] = {"columns": columns, "rows": [list(r) for r in rows]}
+            tables[str(table.name)] = {"columns": columns, "rows": [list(r) for r in rows]}
     return {
         "format": FORMAT,
         "version": VERSION,
