@@ -14,8 +14,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
-from . import __version__
+from . import __version__, metrics
 from .audit import AuditTrail
 from .ratelimit import RateLimit
 from .config import Settings
@@ -25,6 +26,7 @@ from .codearts.routes import router as codearts_router
 from .codearts.privateaccess.routes import router as private_access_router
 from .dev.routes import router as dev_state_router
 from .iam.routes import router as iam_router
+from .readiness import Readiness, shipped_heads
 from .runtime import Runtime
 from .schemas import BODY_MODELS, Health, documented
 
@@ -36,10 +38,17 @@ SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.open(settings)
+    readiness = Readiness(runtime.store, shipped_heads(settings.effective_database_url))
+    # This worker's metrics snapshot, which /metrics of the other workers adds (devuc/metrics.py).
+    snapshots = metrics.Snapshots(metrics.folder_of(settings)) if settings.metrics else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if snapshots is not None:
+            snapshots.start()
         yield
+        if snapshots is not None:
+            await snapshots.stop()
         await runtime.close()
 
     app = FastAPI(
@@ -83,6 +92,20 @@ def create_app(settings: Settings) -> FastAPI:
         await runtime.store.generation()  # the database answers
         return JSONResponse({"status": "ok", "version": __version__})
 
+    # docs/observability.md: readiness (database and schema) and the Prometheus metrics.
+    @app.get("/ready", include_in_schema=False)
+    @lean()
+    async def ready(request: Request):
+        verdict = await readiness.check()
+        return JSONResponse(verdict.body, status_code=200 if verdict.ready else 503)
+
+    if settings.metrics:
+        @app.get("/metrics", include_in_schema=False)
+        @lean()
+        async def metrics_text(request: Request):
+            totals = metrics.collect(snapshots.folder, snapshots.name)
+            return Response(metrics.render(totals), media_type=metrics.CONTENT_TYPE)
+
     app.include_router(iam_router)
     app.include_router(codearts_router)
     app.include_router(private_access_router)
@@ -98,7 +121,8 @@ def create_app(settings: Settings) -> FastAPI:
         burst=settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second)),
         store=runtime.store,
     )
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
+                       observe=metrics.request_observer(settings))
     return app
 
 

@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import metrics
 from .errors import CATALOGUE, ApiError
 
 ENFORCE = "enforce"
@@ -121,6 +122,7 @@ def denied(code: str, reason: str, **context: Any) -> bool:
     if mode == OFF:
         return False
     enforced = mode == ENFORCE
+    metrics.decision("authorization", "denied" if enforced else "let_through")
     _log("authorization refused" if enforced else "authorization refusal let through (enforcement=log)",
          code, reason, holder, context)
     _note(code, reason, enforced, holder)
@@ -138,6 +140,7 @@ def always(code: str, reason: str, message: str | None = None, **context: Any) -
     """A refusal no mode lifts (tenant isolation, integrity rules): logged, recorded, and
     returned for the caller to raise."""
     holder = _current.get()
+    metrics.decision("authorization", "denied")
     _log("refused (in every enforcement mode)", code, reason, holder, context)
     _note(code, reason, True, holder)
     return ApiError(code, message)

@@ -16,6 +16,7 @@ from rich.table import Table
 from .codearts.cli import codearts_app, explain_command
 from .codearts.privateaccess.cli import app as vpcep_app
 from .config import ConfigError, Settings
+from .runtime import with_runtime
 from .opcli import EPILOG as OPERATOR_EPILOG
 from .ops import register as register_operator_verbs
 
@@ -68,16 +69,6 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.effective_database_url)
 
 
-async def _with_runtime(settings: Settings, work):
-    from .runtime import Runtime
-
-    rt = Runtime.open(settings)
-    try:
-        return await work(rt)
-    finally:
-        await rt.close()
-
-
 def _write_credentials(settings: Settings, data: dict) -> Path:
     path = settings.data_dir / CREDENTIALS_FILE
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +96,7 @@ async def _prepare(settings: Settings) -> dict | None:
             return None
         return created.as_dict()
 
-    return await _with_runtime(settings, work)
+    return await with_runtime(settings, work)
 
 
 @app.command()
@@ -123,6 +114,11 @@ def serve(
     seed: Annotated[
         Optional[Path], typer.Option("--seed", help="Apply this seed file at start (docs/dev-mode.md). [DEVUC_SEED_FILE]")
     ] = None,
+    access_log: Annotated[
+        Optional[bool],
+        typer.Option("--access-log/--no-access-log",
+                     help="JSON access log on stderr (docs/observability.md); on in dev mode. [DEVUC_ACCESS_LOG]"),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -132,7 +128,7 @@ def serve(
 
     settings = _settings(
         config, host=host, port=port, workers=workers, data_dir=data_dir, database_url=database_url,
-        enforcement=enforcement, dev=dev or None, seed_file=seed,
+        enforcement=enforcement, dev=dev or None, seed_file=seed, access_log=access_log,
     )
     settings, data_dir_chosen = settings_for_start(settings)
     _migrate(settings)
@@ -153,6 +149,9 @@ def serve(
         out.print_json(json.dumps(first))
         out.print(f"(also written to {path}, readable by its owner only)")
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    from .metrics import clear, folder_of
+
+    clear(folder_of(settings))  # the workers' metrics snapshots of an earlier run
     # Fewer malloc arenas keep worker processes (spawned with this environment) small.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     out.print(f"devuc listening on http://{settings.host}:{settings.port} (enforcement: {settings.enforcement})")
@@ -163,7 +162,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
+        access_log=False,  # devuc writes its own (devuc/accesslog.py): one access log only
         server_header=False,
         # PROXY protocol v2 from trusted proxies; plain HTTP otherwise (devuc/proxy_protocol.py)
         http="devuc.proxy_protocol:ProxyProtocolHttp",
@@ -189,7 +188,7 @@ def bootstrap(
     _migrate(settings)
     try:
         created = asyncio.run(
-            _with_runtime(settings, lambda rt: service.create_account(rt, account, user, password))
+            with_runtime(settings, lambda rt: service.create_account(rt, account, user, password))
         )
     except service.AccountExists:
         err.print(f"[red]error:[/] an account named {account!r} exists already; nothing was changed")
@@ -231,7 +230,7 @@ def keys_rotate(data_dir: DataDir = None, database_url: DatabaseUrl = None, conf
     """Start signing tokens with a new key; tokens signed earlier stay valid until they expire."""
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     _migrate(settings)
-    count = asyncio.run(_with_runtime(settings, lambda rt: rt.keyring.rotate()))
+    count = asyncio.run(with_runtime(settings, lambda rt: rt.keyring.rotate()))
     out.print(f"token keys rotated; {count} key(s) in the ring")
 
 
@@ -275,7 +274,7 @@ def audit(
         query = AuditFilter(account_id, user, action, outcome, since_us, limit)
         return [event_json(row) for row in await list_events(rt, query)]
 
-    events = asyncio.run(_with_runtime(settings, work))
+    events = asyncio.run(with_runtime(settings, work))
     if events is None:
         err.print(f"[red]error:[/] no account {account!r}")
         raise typer.Exit(2)

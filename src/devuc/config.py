@@ -56,6 +56,11 @@ class Settings(BaseModel):
     public_url: str | None = None
     regions: list[Region] = Field(default_factory=lambda: [Region(**r) for r in DEFAULT_REGIONS])
     log_level: str = "info"
+    # GET /metrics (docs/observability.md): counts only, no ids; served unauthenticated.
+    metrics: bool = True
+    # JSON access log on stderr, one line per request (docs/observability.md). None: on in dev
+    # mode, off otherwise.
+    access_log: bool | None = None
     # What an authorization refusal does (docs/enforcement.md): enforce | log | off.
     enforcement: str = Field("enforce", pattern=r"^(enforce|log|off)$")
     # Developer mode (`devuc serve --dev`, docs/dev-mode.md): the dev dataset, the /_devuc/ state

@@ -7,6 +7,7 @@ import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -18,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_body
+from .metrics import CLIENT_CLOSED, LEAN_ROUTE_KEY
 from .runtime import begin_request
 from .validation import parse_json
 
@@ -115,6 +117,7 @@ class LeanRoutes:
         if handler is None:
             await self.app(scope, receive, send)
             return
+        scope[LEAN_ROUTE_KEY] = scope["path"]  # the route template, for metrics and logs
         request = Request(scope, receive)
         try:
             response = await handler(request)
@@ -132,16 +135,32 @@ class LeanRoutes:
 
 class RequestContext:
     """Gives every request an id (``X-Request-Id`` / ``X-IAM-Trace-Id`` on the response) and
-    refuses bodies over the size limit before they are read whole (413 ``APIGW.0201``)."""
+    refuses bodies over the size limit before they are read whole (413 ``APIGW.0201``).
+    ``observe(scope, status, seconds)``: called once per request when answered (metrics, the
+    access log: devuc/metrics.py)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int,
+                 observe: Callable[[Scope, int, float], None] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        observe = self.observe
+        if observe is None:
+            await self._serve(scope, receive, send, None)
+            return
+        noted = [CLIENT_CLOSED]  # the status answered, once known
+        started_at = perf_counter()
+        try:
+            await self._serve(scope, receive, send, noted)
+        finally:
+            observe(scope, noted[0], perf_counter() - started_at)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, noted: list[int] | None) -> None:
         rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
         scope.setdefault("state", {})["request_id"] = rid
         begin_request()
@@ -150,6 +169,8 @@ class RequestContext:
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", [])) + id_headers
+                if noted is not None:
+                    noted[0] = message["status"]
             await send(message)
 
         too_large = ApiError("APIGW.0201", "The request body is too large.", status=413)

@@ -27,7 +27,7 @@ from .store.db import Store
 
 log = logging.getLogger("devuc.ratelimit")
 
-EXEMPT_PATHS = frozenset({"/health"})
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
 MAX_CLIENTS = 100_000
 REPORT_SECONDS = 60.0
 

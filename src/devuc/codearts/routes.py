@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from .. import metrics
 from ..errors import ApiError
 from ..http import JSONResponse, empty, lean, query_value, read_json, request_id
 from ..iam.identity import Principal
@@ -59,6 +60,7 @@ async def build_principal(request: Request) -> Principal:
     carry their region project in X-Project-Id)."""
     who = await principal(request)
     if who.method == "token" and who.project_id is None:
+        metrics.auth_failure("token_not_project_scoped")
         raise ApiError(
             "APIGW.0301",
             "Incorrect IAM authentication information: CodeArts Build accepts only a region-level "

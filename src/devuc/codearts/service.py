@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .. import authz
+from .. import authz, metrics
 from ..errors import ApiError
 from ..iam.identity import Principal, new_id
 from ..runtime import Runtime
@@ -1010,11 +1010,15 @@ async def show_project_permission(rt: Runtime, caller: Principal, project_id: st
     pid = _build_project_id(project_id)
     generation = await rt.fresh_generation()
     key = ("build-permission", caller.account_id, caller.user_id, caller.can_administer, pid)
-    answer = rt.cache.get(key)
-    if answer is None:
+    entry = rt.cache.get(key)
+    if entry is None:
         answer = await _project_permission(rt, caller, pid)
-        rt.cache.put(key, answer, generation)
-    return answer
+        # The decision, for metrics: allowed when the caller holds any Build permission there.
+        held = any(answer["result"][f"{name}_permission"] for name in R.BUILD_PERMISSIONS)
+        entry = (answer, "allowed" if held else "denied")
+        rt.cache.put(key, entry, generation)
+    metrics.decision("build", entry[1])
+    return entry[0]
 
 
 async def _project_permission(rt: Runtime, caller: Principal, pid: str) -> dict:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from fastapi import Request
 from sqlalchemy import bindparam, select, update
 
+from .. import metrics
 from ..codearts.privateaccess import service as private_access
 from ..errors import ApiError
 from ..proxy_protocol import trusted_proxies, vpc_endpoint
@@ -79,6 +80,7 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     elif body_token:
         who = await from_token(rt, body_token)
     else:
+        metrics.auth_failure("missing_credentials")
         raise _unauthorized("x-auth-token not found")
     settings = rt.settings
     endpoint = vpc_endpoint(
@@ -93,10 +95,13 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
 async def from_token(rt: Runtime, token: str) -> Principal:
     state = await read_token(rt, token.strip())
     if state is None:
+        metrics.auth_failure("token_invalid")
         raise _unauthorized("decrypt token fail")
     if state.status == "revoked":
+        metrics.auth_failure("token_revoked")
         raise ApiError("APIGW.0307")
     if state.status == "expired":
+        metrics.auth_failure("token_expired")
         raise _unauthorized(f"token expires, expires_at: {iso_z(state.payload.expires_us)}")
     assert state.principal is not None
     return state.principal
@@ -185,6 +190,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
     try:
         auth = signing.parse_authorization(header_items)
     except signing.SignatureError as exc:
+        metrics.signature_failure(exc.reason)
         raise _from_signature_error(exc) from exc
     generation = await rt.fresh_generation()
     key = rt.cache.get(("access-key", auth.access))
@@ -193,14 +199,19 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         rt.cache.put(("access-key", auth.access), key, generation)
     now = now_us()
     if key == _UNKNOWN_KEY:
+        metrics.auth_failure("unknown_key")
         raise _from_signature_error(signing.unknown_access_key(auth.access))
     if key.locked_until_us > now:
+        metrics.auth_failure("key_locked")
         raise _unauthorized("AK access failed to reach the limit,forbidden")
     if key.status != "active" or not key.user_enabled:
+        metrics.auth_failure("inactive_key")
         raise _from_signature_error(signing.inactive_access_key(auth.access))
     if key.temporary and (key.expires_us or 0) <= now:
+        metrics.auth_failure("security_token_expired")
         raise _unauthorized("security token expired")
     if key.access_mode == "console":
+        metrics.auth_failure("console_only_key")
         raise ApiError("IAM.0081")
 
     body = await request.body()
@@ -219,6 +230,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         else:
             check()
     except signing.SignatureError as exc:
+        metrics.signature_failure(exc.reason)
         await _signature_failed(rt, auth.access, exc.reason)
         error = _from_signature_error(exc)
         if settings.dev:  # what the server computed, for the client's author (no secret)
@@ -240,6 +252,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
                 expires_us=key.expires_us,
             )
         if who is None:
+            metrics.auth_failure("inactive_key")
             raise _from_signature_error(signing.inactive_access_key(auth.access))
         rt.cache.put(scope_key, who, generation)
     await _signature_succeeded(rt, key, now)
@@ -269,6 +282,7 @@ async def _signed_project(conn, request: Request, account_id: str) -> str | None
     forbidden = ApiError("APIGW.0302")
     domain_id = request.headers.get("x-domain-id")
     if domain_id is not None and domain_id != account_id:
+        metrics.auth_failure("scope_forbidden")
         raise forbidden
     project_id = request.headers.get("x-project-id")
     if project_id is None:
@@ -283,6 +297,7 @@ async def _signed_project(conn, request: Request, account_id: str) -> str | None
         )
     ).first()
     if found is None:
+        metrics.auth_failure("scope_forbidden")
         raise forbidden
     return project_id
 
