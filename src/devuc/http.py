@@ -149,18 +149,15 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        observe = self.observe
-        if observe is None:
-            await self._serve(scope, receive, send, None)
-            return
-        noted = [CLIENT_CLOSED]  # the status answered, once known
+        answered = [CLIENT_CLOSED]  # the status, once the answer has started
         started_at = perf_counter()
         try:
-            await self._serve(scope, receive, send, noted)
+            await self._serve(scope, receive, send, answered)
         finally:
-            observe(scope, noted[0], perf_counter() - started_at)
+            if self.observe is not None:
+                self.observe(scope, answered[0], perf_counter() - started_at)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, noted: list[int] | None) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, answered: list[int]) -> None:
         rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
         scope.setdefault("state", {})["request_id"] = rid
         begin_request()
@@ -168,15 +165,13 @@ class RequestContext:
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + id_headers
-                if noted is not None:
-                    noted[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), *id_headers]
+                answered[0] = message["status"]
             await send(message)
 
-        too_large = ApiError("APIGW.0201", "The request body is too large.", status=413)
         length = _content_length(scope)
         if length is not None and length > self.max_body_bytes:
-            await error_response(too_large, scope["path"], rid)(scope, receive, send_with_ids)
+            await error_response(_too_large(), scope["path"], rid)(scope, receive, send_with_ids)
             return
 
         received = 0
@@ -187,27 +182,24 @@ class RequestContext:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise too_large
+                    raise _too_large()
             return message
 
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send_with_ids(message)
-
         try:
-            await self.app(scope, limited_receive, send_tracked)
+            await self.app(scope, limited_receive, send_with_ids)
         except ClientDisconnect:
             return  # the client hung up: nobody to answer
         except Exception as exc:  # the last line of defence: a 500 in the catalogue's shape
             # Only the exception type and the request id are logged: never bodies or headers.
             log.error("unexpected %s on %s %s (request %s)", type(exc).__name__,
                       scope["method"], scope["path"], rid)
-            if started:
+            if answered[0] != CLIENT_CLOSED:  # the answer has begun: too late for another
                 raise
             await error_response(ApiError("IAM.0006"), scope["path"], rid)(scope, receive, send_with_ids)
+
+
+def _too_large() -> ApiError:
+    return ApiError("APIGW.0201", "The request body is too large.", status=413)
 
 
 def _content_length(scope: Scope) -> int | None:
