@@ -59,6 +59,9 @@ def create_app(settings: Settings) -> FastAPI:
         default_response_class=JSONResponse,
         # SDK clients do not follow redirects (spec/aksk-signing.md §8.1): never send one.
         redirect_slashes=False,
+        # devuc has its own metrics (/metrics); FastAPI's OpenTelemetry hooks would otherwise ask
+        # on every request whether a provider has been configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
 
