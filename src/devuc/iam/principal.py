@@ -214,7 +214,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         metrics.auth_failure("console_only_key")
         raise ApiError("IAM.0081")
 
-    body = await request.body()
+    body = await _body(request)
     check = functools.partial(
         signing.verify,
         signed_request(request, body, header_items),
@@ -257,6 +257,15 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         rt.cache.put(scope_key, who, generation)
     await _signature_succeeded(rt, key, now)
     return who
+
+
+async def _body(request: Request) -> bytes:
+    """The body the signature covers: none, without reading the stream, when the request says it
+    has none (no Content-Length or Transfer-Encoding, as HTTP/1.1 reads a request)."""
+    headers = request.headers
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        return b""
+    return await request.body()
 
 
 async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
