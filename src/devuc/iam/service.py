@@ -1078,8 +1078,13 @@ async def _membership(conn, caller: Principal, group_id: str, user_id: str) -> b
 
 async def add_group_member(rt: Runtime, caller: Principal, group_id: str, user_id: str) -> None:
     async with rt.store.write() as conn:
-        if not await _membership(conn, caller, group_id, user_id):
-            await conn.execute(insert(t.group_members).values(group_id=group_id, user_id=user_id))
+        if await _membership(conn, caller, group_id, user_id):
+            return
+        try:
+            async with conn.begin_nested():
+                await conn.execute(insert(t.group_members).values(group_id=group_id, user_id=user_id))
+        except IntegrityError:
+            pass  # another node added the same user in the meantime: a member, as asked
 
 
 async def check_group_member(rt: Runtime, caller: Principal, group_id: str, user_id: str) -> None:
