@@ -29,7 +29,7 @@ def dev(tmp_path_factory) -> Server:
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory) -> Server:
     data = tmp_path_factory.mktemp("state-plain")
-    srv = start_server(data, f"sqlite+aiosqlite:///{data / 'devuc.db'}")
+    srv = start_server(data, f"sqlite+aiosqlite:///{data / 'devuc.db'}", env={"DEVUC_OPERATOR_ACCOUNT": "devuc"})
     yield srv
     srv.stop()
 
@@ -190,3 +190,14 @@ def test_postgresql_round_trip(tmp_path):
         assert "audit record not written" not in (tmp_path / "serve.log").read_text()
     finally:
         srv.stop()  # also drops the database
+
+
+def test_without_an_operator_account_nobody_outside_dev_mode(server):
+    """The default: no operator account, so even the first account's administrator (who is an
+    ordinary tenant) gets the 404 of an unknown route."""
+    first = json.loads((server.data_dir / "credentials.json").read_text())
+    with server.client() as c:
+        admin = {"X-Auth-Token": get_token(c, first)}
+        for method, path in (("GET", "/_devuc/snapshot"), ("POST", "/_devuc/reset")):
+            r = c.request(method, path, headers=admin, json={"to": "empty"})
+            assert r.status_code == 404 and error_code(r) == "APIGW.0101", r.text

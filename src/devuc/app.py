@@ -26,7 +26,7 @@ from .codearts.routes import router as codearts_router
 from .codearts.privateaccess.routes import router as private_access_router
 from .dev.routes import router as dev_state_router
 from .iam.routes import router as iam_router
-from .readiness import Readiness, shipped_heads
+from .readiness import Readiness
 from .runtime import Runtime
 from .schemas import BODY_MODELS, Health, documented
 
@@ -38,7 +38,7 @@ SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.open(settings)
-    readiness = Readiness(runtime.store, shipped_heads(settings.effective_database_url))
+    readiness = Readiness(runtime.store)
     # This worker's metrics snapshot, which /metrics of the other workers adds (devuc/metrics.py).
     snapshots = metrics.Snapshots(metrics.folder_of(settings)) if settings.metrics else None
 

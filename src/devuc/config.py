@@ -68,7 +68,7 @@ class Settings(BaseModel):
     # request (no secrets).
     dev: bool = False
     # The account whose admin group may use the /_devuc/ state routes outside dev mode.
-    operator_account: str = Field("devuc", pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+    operator_account: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
     # A seed file (docs/dev-mode.md) applied at start; "reset to seed" restores the store as it
     # was then. In dev mode: the packaged dev dataset unless given.
     seed_file: Path | None = None

@@ -1,7 +1,8 @@
 """``GET /ready``: may this node take traffic? (docs/observability.md)
 
 Ready when the database answers and its schema is at the newest migration shipped with this
-devuc (the head of store/migrations, read once when the app is made). A positive answer is
+devuc (the head of store/migrations, read at the first probe: parsing the migrations takes
+about 0.1 s, which a worker's start-up need not pay). A positive answer is
 kept for a second, so a load balancer probing often costs at most one query a second; a negative
 one is checked again on every probe.
 """
@@ -37,10 +38,16 @@ class Verdict:
 
 
 class Readiness:
-    def __init__(self, store: Store, heads: frozenset[str]) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.heads = heads
+        self._heads: frozenset[str] | None = None
         self._ready_until = 0.0
+
+    @property
+    def heads(self) -> frozenset[str]:
+        if self._heads is None:
+            self._heads = shipped_heads(self.store.url)
+        return self._heads
 
     async def check(self) -> Verdict:
         now = time.monotonic()

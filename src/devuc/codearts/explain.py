@@ -190,7 +190,10 @@ async def explain_permissions(rt: Runtime, caller: Principal | None, project_id:
             # a user of another account who is not in the project is nobody here
             raise ApiError(UC_BAD_USER, f"Invalid user: '{uid}' is not a user of this project's account or a member.")
         tenant = await tenant_settings(conn, project.account_id)
-    policies = await load_policies(rt, user.account_id)
+    # Private access is the user's account's own affair: shown to that account (and the operator)
+    # only, never to an administrator of the project's account explaining a guest member.
+    shown = caller is None or caller.account_id == user.account_id
+    policies = await load_policies(rt, user.account_id) if shown else {}
 
     via = [name for name, on in (("owner", user.is_owner), ("admin group", user.in_admin_group)) if on]
     admin = bool(via) and user.account_id == project.account_id
@@ -229,7 +232,8 @@ async def explain_permissions(rt: Runtime, caller: Principal | None, project_id:
             "private_access": {
                 "in_force": bool(enforced),
                 "detail": (
-                    f"requests of this account's users are let in only through an allow-listed VPC "
+                    "not shown: the user belongs to another account" if not shown
+                    else f"requests of this account's users are let in only through an allow-listed VPC "
                     f"endpoint in {', '.join(enforced)}"
                     if enforced else "not in force: requests are let in from anywhere"
                 ),

@@ -320,9 +320,10 @@ async def load_access(
     held = await member_roles(conn, project_id, user_id) if caller is not None else frozenset()
     admin = _tenant_admin(caller, project.account_id)
     if not held and not admin and caller is not None and caller.account_id != project.account_id:
-        # tenant isolation: refused in every enforcement mode (docs/enforcement.md)
-        raise authz.always(codes.not_found, "tenant isolation: a project of another account",
-                           codes.gone.format(id=project_id), project=project_id)
+        # Tenant isolation, in every enforcement mode (docs/enforcement.md). Answered and counted
+        # exactly like a project that does not exist (no refusal record, no decision metric), so
+        # nothing observable tells a stranger the id is taken.
+        raise codes.not_found_error(project_id)
     return Access(
         project,
         P.Subject(user_id, held, admin),

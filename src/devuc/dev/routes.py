@@ -20,14 +20,17 @@ from . import state
 router = APIRouter(prefix="/_devuc", include_in_schema=False)
 
 RESET_TARGETS = ("empty", "seed")
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 async def _operator(request: Request) -> Runtime:
     """The runtime, once the caller may use these routes; the 404 of an unknown route if not."""
     rt = runtime(request)
-    if rt.settings.dev:
-        return rt
+    if rt.settings.dev and request.client is not None and request.client.host in LOOPBACK:
+        return rt  # `devuc serve --dev` binds to loopback only; under another server, check here too
     hidden = ApiError("APIGW.0101")
+    if rt.settings.operator_account is None:
+        raise hidden
     token = request.headers.get("x-auth-token")
     if not token:
         raise hidden

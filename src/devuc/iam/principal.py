@@ -234,7 +234,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         await _signature_failed(rt, auth.access, exc.reason)
         error = _from_signature_error(exc)
         if settings.dev:  # what the server computed, for the client's author (no secret)
-            error.extra = signing.debug_view(signed_request(request, body), auth)
+            error.extra = signing.debug_view(signed_request(request, body, header_items), auth)
         raise error from exc
 
     headers = request.headers
@@ -260,10 +260,11 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
 
 
 async def _body(request: Request) -> bytes:
-    """The body the signature covers: none, without reading the stream, when the request says it
-    has none (no Content-Length or Transfer-Encoding, as HTTP/1.1 reads a request)."""
+    """The body the signature covers: none, without reading the stream, when an HTTP/1 request
+    says it has none (no Content-Length or Transfer-Encoding). HTTP/2 frames need no length."""
     headers = request.headers
-    if "content-length" not in headers and "transfer-encoding" not in headers:
+    if (request.scope.get("http_version") in ("1.0", "1.1")
+            and "content-length" not in headers and "transfer-encoding" not in headers):
         return b""
     return await request.body()
 

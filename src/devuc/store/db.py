@@ -93,7 +93,8 @@ class Store:
         self._generation_path = (
             Path(os.path.realpath(database) + "-generation") if database and database != ":memory:" else None
         )
-        self._generation_file: GenerationFile | None = None
+        # Opened now, so that a file this process may not use fails here, not after a commit.
+        self._generation_file = GenerationFile(self._generation_path) if self._generation_path else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -116,19 +117,14 @@ class Store:
             async with conn.begin():
                 yield conn
                 generation = (await conn.execute(_BUMP)).scalar() if affects_auth else None
-            if generation is not None and self._shared_generation() is not None:
+            if generation is not None and self._generation_file is not None:
                 self._generation_file.raise_to(generation)  # before the write is answered
-
-    def _shared_generation(self) -> GenerationFile | None:
-        if self._generation_file is None and self._generation_path is not None:
-            self._generation_file = GenerationFile(self._generation_path)
-        return self._generation_file
 
     async def generation(self) -> int:
         """The store generation: one primary-key read, or on SQLite mostly none (see
         _GenerationReader)."""
         if self._generation_reader is None:
-            self._generation_reader = await _GenerationReader.open(self.url, self._shared_generation())
+            self._generation_reader = await _GenerationReader.open(self.url, self._generation_file)
         return await self._generation_reader.read()
 
     async def close(self) -> None:

@@ -34,28 +34,32 @@ class DeferredUpdates:
             self._task = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        try:
+        while self._pending:  # what was set during a flush is written by the next round
             await asyncio.sleep(self.delay)
             await self.flush()
-        finally:
-            self._task = None
+        self._task = None
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        if not pending:
+        """Write what is pending. Entries leave the queue only once written (or refused by the
+        database: then they are logged and dropped), so a flush cut short keeps them."""
+        if not self._pending:
             return
-        batches: dict[Update, list[dict[str, Any]]] = {}
-        for (statement, _), params in pending.items():
-            batches.setdefault(statement, []).append(params)
+        batch = dict(self._pending)
+        statements: dict[Update, list[dict[str, Any]]] = {}
+        for (statement, _), params in batch.items():
+            statements.setdefault(statement, []).append(params)
         try:
             async with self.store.write(affects_auth=False) as conn:
-                for statement, rows in batches.items():
+                for statement, rows in statements.items():
                     await conn.execute(statement, rows)
         except Exception as exc:  # bookkeeping only: never let it take a request down
-            log.warning("deferred bookkeeping writes failed (%s); %d dropped",
-                        type(exc).__name__, len(pending))
+            log.warning("deferred bookkeeping writes failed (%s); %d dropped", type(exc).__name__, len(batch))
+        for key, params in batch.items():
+            if self._pending.get(key) is params:  # not replaced by a newer value meanwhile
+                del self._pending[key]
 
     async def close(self) -> None:
+        """Write what is pending now."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
