@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import os
 import secrets
-import threading
 import string
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,22 +43,9 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # Hashing runs on a thread of its own: it never blocks the event loop, and each worker process
 # holds one 19 MiB argon2 buffer at most (about 40 hashes a second per worker).
 _HASHING_THREADS = 1
-# Hashing niceness: under full load a login's 30 ms of argon2 yields the core to permission
-# checks rather than making them wait behind it (Linux applies a thread id's priority to that
-# thread alone). Logins still get their share: a nice-5 thread weighs a third of a normal one.
-_HASHING_NICENESS = 5
-
-
-def _lower_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASHING_NICENESS)
-    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
-        pass
-
-
-_pool = ThreadPoolExecutor(
-    max_workers=_HASHING_THREADS, thread_name_prefix="argon2", initializer=_lower_priority
-)
+# (Not at a lower CPU priority: a low-priority thread descheduled while it holds the GIL would
+# stall the event loop behind it; a full run at nice 5 showed a 124 ms p99.)
+_pool = ThreadPoolExecutor(max_workers=_HASHING_THREADS, thread_name_prefix="argon2")
 
 
 async def _off_loop(function, *args):
