@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .metrics import LEAN_ROUTE_KEY, METHODS, UNMATCHED
+from .metrics import method_label, route_label
 
 LOGGER = "devuc.access"
 log = logging.getLogger(LOGGER)
@@ -63,19 +63,13 @@ def _iso(created: float) -> str:
 
 def fields(scope: dict, status: int, seconds: float) -> dict:
     state = scope.get("state", {})
-    route = scope.get("route")
-    if route is not None:
-        template = getattr(route, "path", None) or UNMATCHED
-    else:
-        template = scope.get(LEAN_ROUTE_KEY, UNMATCHED)
     client = scope.get("client")
     who = state.get("principal")
-    method = scope["method"]
     return {
         "time": _iso(datetime.now(UTC).timestamp()),
         "request_id": state.get("request_id", ""),
-        "method": method if method in METHODS else "OTHER",
-        "route": template,
+        "method": method_label(scope["method"]),
+        "route": route_label(scope),
         "path": scope["path"],  # the ASGI path never holds the query string
         "status": status,
         "duration_ms": round(seconds * 1000, 3),

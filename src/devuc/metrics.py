@@ -105,17 +105,22 @@ _decisions: dict[tuple[str, str], int] = dict.fromkeys(DECISIONS, 0)
 # --------------------------------------------------------------------------- recording
 
 
-def observe(scope: dict, status: int, seconds: float) -> None:
-    """Count one answered request (called by http.RequestContext for every request)."""
+def route_label(scope: dict) -> str:
+    """The route template that answered (the router's, or a lean route's exact path), never the
+    raw path: label values stay bounded."""
     route = scope.get("route")
     if route is not None:
-        label = getattr(route, "path", None) or UNMATCHED
-    else:
-        label = scope.get(LEAN_ROUTE_KEY, UNMATCHED)
-    method = scope["method"]
-    if method not in METHODS:
-        method = "OTHER"
-    key = (method, label, status)
+        return getattr(route, "path", None) or UNMATCHED
+    return scope.get(LEAN_ROUTE_KEY, UNMATCHED)
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
+
+
+def observe(scope: dict, status: int, seconds: float) -> None:
+    """Count one answered request (called by http.RequestContext for every request)."""
+    key = (method_label(scope["method"]), route_label(scope), status)
     cell = _requests.get(key)
     if cell is None:
         cell = _requests[key] = [0] * _SLOTS + [0.0]

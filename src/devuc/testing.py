@@ -307,20 +307,22 @@ class DevucServer:
     def projectman_client(self, user: str | DevUser = "dev-project-admin", *, region: str | None = None,
                           http_config=None):
         """An ``huaweicloudsdkprojectman.v4.ProjectManClient`` signing with ``user``'s AK/SK."""
-        helper = "projectman_client"
-        who = self._keys(user, helper)
-        region = self._region(region)
-        pm = _import_sdk("huaweicloudsdkprojectman.v4", "huaweicloudsdkprojectman", helper)
-        return self._build(pm.ProjectManClient, self._basic(who, region, helper), region, http_config, helper)
+        return self._signed_client("projectman_client", "huaweicloudsdkprojectman", "v4", "ProjectManClient",
+                                   user, region, http_config)
 
     def codeartsbuild_client(self, user: str | DevUser = "dev-developer", *, region: str | None = None,
                              http_config=None):
         """An ``huaweicloudsdkcodeartsbuild.v3.CodeArtsBuildClient`` signing with ``user``'s AK/SK."""
-        helper = "codeartsbuild_client"
+        return self._signed_client("codeartsbuild_client", "huaweicloudsdkcodeartsbuild", "v3",
+                                   "CodeArtsBuildClient", user, region, http_config)
+
+    def _signed_client(self, helper: str, package: str, version: str, class_name: str,
+                       user: str | DevUser, region: str | None, http_config):
+        """A project-scoped SDK client of ``package`` signing with ``user``'s AK/SK."""
         who = self._keys(user, helper)
         region = self._region(region)
-        build = _import_sdk("huaweicloudsdkcodeartsbuild.v3", "huaweicloudsdkcodeartsbuild", helper)
-        return self._build(build.CodeArtsBuildClient, self._basic(who, region, helper), region, http_config, helper)
+        module = _import_sdk(f"{package}.{version}", package, helper)
+        return self._build(getattr(module, class_name), self._basic(who, region, helper), region, http_config, helper)
 
     # --- the process --------------------------------------------------------------------------
 

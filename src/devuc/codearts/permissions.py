@@ -296,7 +296,3 @@ def build_permissions(subject: Subject, matrix: Matrix) -> dict[str, bool]:
         for name in R.BUILD_PERMISSIONS
     }
 
-
-def may_grant(subject: Subject, matrix: Matrix, role_id: str) -> bool:
-    tenant = TenantSettings()
-    return evaluate(subject, matrix, tenant, Check(MEMBERS_MANAGE, frozenset({role_id}))).allowed
