@@ -83,13 +83,23 @@ class Server:
         direct = [pid for pid in kids if parent(pid) == self.process.pid]
         return direct or [self.process.pid]
 
+    def descendants(self) -> list[int]:
+        if self.process is None or self.process.poll() is not None:
+            return []
+        return descendants(self.process.pid)
+
     def memory(self) -> dict:
         """RSS (and PSS) of each worker, in MiB, read from /proc."""
         per_worker = [dict(pid=pid, **memory_of(pid)) for pid in self.workers()]
         supervisor = memory_of(self.process.pid) if self.process else {}
         rss = [w["rss_mib"] for w in per_worker if w.get("rss_mib") is not None]
+        # devuc's workers check passwords in a child process each (devuc/iam/hasher.py): not a
+        # worker, but memory the service holds, so reported beside them.
+        helpers = [dict(pid=pid, **memory_of(pid)) for pid in self.descendants()
+                   if "devuc.iam.hasher" in cmdline(pid)]
         return {
             "workers": per_worker,
+            "hashers": helpers,
             "supervisor": supervisor,
             "max_worker_rss_mib": max(rss) if rss else None,
             "mean_worker_rss_mib": round(sum(rss) / len(rss), 1) if rss else None,

@@ -295,7 +295,8 @@ def markdown(run: dict) -> str:
 
         mem, reads = phase.get("memory") or {}, phase.get("memory_after_reads") or {}
         out += ["", f"RSS per worker (MiB): {rss(reads)} after the read scenarios; {rss(mem)} at the end of the phase "
-                    f"(supervisor {mem.get('supervisor', {}).get('rss_mib', 'n/a')}).",
+                    f"(supervisor {mem.get('supervisor', {}).get('rss_mib', 'n/a')}; password hashing "
+                    f"processes {', '.join(str(h.get('rss_mib')) for h in mem.get('hashers', [])) or 'none'}).",
                 ""]
         skipped = {n: s for n, s in phase["scenarios"].items() if s.get("status") != "ok"}
         for name, s in skipped.items():

@@ -331,7 +331,8 @@ class Bench:
                 self.scenario(result, server, "login", *builders["login"])
             result["memory"] = server.memory()
             log(f"  RSS per worker: {[w['rss_mib'] for w in result['memory_after_reads']['workers']]} MiB "
-                f"after the reads, {[w['rss_mib'] for w in result['memory']['workers']]} MiB at the end")
+                f"after the reads, {[w['rss_mib'] for w in result['memory']['workers']]} MiB at the end"
+                f"; password hashing processes {[h['rss_mib'] for h in result['memory'].get('hashers', [])]} MiB")
         finally:
             server.stop()
         return result

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -480,3 +482,18 @@ def test_parser_dechunks_and_keeps_header_order():
 def test_parser_rejects_malformed_requests(raw):
     with pytest.raises(RawRequestError):
         parse_raw_request(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=st.text(min_size=0, max_size=200), message=st.binary(max_size=300))
+def test_hmac_from_cached_key_pads_equals_the_standard_library(secret, message):
+    """The SHA-256 HMAC check keeps each key's padded states (signing._sha256_hmac_pads); it must
+    agree with hmac.digest for keys shorter than, equal to and longer than the 64-byte block."""
+    import hmac as std_hmac
+
+    tag = std_hmac.digest(secret.encode(), message, "sha256")
+    auth = signing.AuthorizationInfo(signing.HMAC_SHA256, "AK", ("host",), tag.hex().upper())
+    assert signing._check_hmac_sha256(auth, secret, message)
+    flipped = bytes([tag[0] ^ 1]) + tag[1:]
+    auth.signature = flipped.hex()
+    assert not signing._check_hmac_sha256(auth, secret, message)

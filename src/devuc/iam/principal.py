@@ -73,7 +73,9 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     rt = runtime(request)
     headers = request.headers
     authorization = headers.get("authorization")
-    if authorization is not None and signing.is_signed(headers.items()):
+    if authorization is not None and (
+        signing.is_signed_value(authorization) or signing.is_signed(headers.items())
+    ):
         who = await _from_signature(rt, request)
     elif headers.get("x-auth-token"):
         who = await from_token(rt, headers["x-auth-token"])
@@ -108,9 +110,13 @@ async def from_token(rt: Runtime, token: str) -> Principal:
 
 
 def signed_request(
-    request: Request, body: bytes, headers: list[tuple[str, str]] | None = None
+    request: Request,
+    body: bytes,
+    headers: list[tuple[str, str]] | None = None,
+    index: dict[str, list[str]] | None = None,
 ) -> signing.SignedRequest:
-    """``headers``: the request's headers already decoded, if the caller has them."""
+    """``headers``: the request's headers already decoded, and ``index`` indexed
+    (``signing.index_headers``), if the caller has them."""
     scope = request.scope
     target = scope.get("raw_path") or scope["path"].encode()
     if scope.get("query_string"):
@@ -120,7 +126,13 @@ def signed_request(
         target=target.decode("latin-1"),
         headers=headers if headers is not None else request.headers.items(),
         body=body,
+        index=index,
     )
+
+
+def _first(index: dict[str, list[str]], name: str) -> str | None:
+    values = index.get(name)
+    return values[0] if values else None
 
 
 @dataclass(frozen=True)
@@ -187,8 +199,9 @@ async def _load_key(rt: Runtime, access: str) -> _KeyEntry | str:
 async def _from_signature(rt: Runtime, request: Request) -> Principal:
     settings = rt.settings
     header_items = request.headers.items()
+    index = signing.index_headers(header_items)  # decoded and indexed once for every use below
     try:
-        auth = signing.parse_authorization(header_items)
+        auth = signing.parse_authorization_values(index.get("authorization", ()))
     except signing.SignatureError as exc:
         metrics.signature_failure(exc.reason)
         raise _from_signature_error(exc) from exc
@@ -214,10 +227,10 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         metrics.auth_failure("console_only_key")
         raise ApiError("IAM.0081")
 
-    body = await _body(request)
+    body = await _body(request, index)
     check = functools.partial(
         signing.verify,
-        signed_request(request, body, header_items),
+        signed_request(request, body, header_items, index),
         auth,
         key.secret,
         now=time.time(),
@@ -237,8 +250,8 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
             error.extra = signing.debug_view(signed_request(request, body, header_items), auth)
         raise error from exc
 
-    headers = request.headers
-    scope_key = ("signed", key.access, headers.get("x-project-id"), headers.get("x-domain-id"))
+    project_id, domain_id = _first(index, "x-project-id"), _first(index, "x-domain-id")
+    scope_key = ("signed", key.access, project_id, domain_id)
     who = rt.cache.get(scope_key)
     if who is None:
         async with rt.store.read() as conn:
@@ -246,7 +259,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
                 conn,
                 key.user_id,
                 key.account_id,
-                await _signed_project(conn, request, key.account_id),
+                await _signed_project(conn, project_id, domain_id, key.account_id),
                 method="aksk",
                 access_key=auth.access,
                 expires_us=key.expires_us,
@@ -259,12 +272,11 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
     return who
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, index: dict[str, list[str]]) -> bytes:
     """The body the signature covers: none, without reading the stream, when an HTTP/1 request
     says it has none (no Content-Length or Transfer-Encoding). HTTP/2 frames need no length."""
-    headers = request.headers
     if (request.scope.get("http_version") in ("1.0", "1.1")
-            and "content-length" not in headers and "transfer-encoding" not in headers):
+            and "content-length" not in index and "transfer-encoding" not in index):
         return b""
     return await request.body()
 
@@ -286,15 +298,15 @@ async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
         _last_use_written[key.access] = now
 
 
-async def _signed_project(conn, request: Request, account_id: str) -> str | None:
+async def _signed_project(
+    conn, project_id: str | None, domain_id: str | None, account_id: str
+) -> str | None:
     """The project named by X-Project-Id (None if absent); 403 unless it is the key's account's,
     and likewise X-Domain-Id must be the key's account."""
     forbidden = ApiError("APIGW.0302")
-    domain_id = request.headers.get("x-domain-id")
     if domain_id is not None and domain_id != account_id:
         metrics.auth_failure("scope_forbidden")
         raise forbidden
-    project_id = request.headers.get("x-project-id")
     if project_id is None:
         return None
     found = (

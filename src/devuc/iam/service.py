@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -299,6 +299,9 @@ async def _find_login_user(conn: AsyncConnection, login: PasswordLogin):
         t.users.c.locked_until_us,
         t.accounts.c.name.label("account_name"),
         t.accounts.c.enabled.label("account_enabled"),
+        exists()
+        .where(t.login_failures.c.user_id == t.users.c.id)
+        .label("has_failures"),
     )
     base = select(*cols).join_from(t.users, t.accounts, t.users.c.account_id == t.accounts.c.id)
     account_filter = []
@@ -363,16 +366,20 @@ async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, 
         raise ApiError("IAM.0082")
     if user.access_mode == "console":
         raise ApiError("IAM.0081")
-    async with rt.store.write(affects_auth=False) as conn:  # last login time only
+    # The reads first, outside the write transaction: on SQLite they run on the event loop's own
+    # connection, while each statement of a write is a hand-off to the driver's thread.
+    async with rt.store.read() as conn:
         project_id = await _resolve_scope(conn, login, user.account_id, user.account_name)
-        await conn.execute(delete(t.login_failures).where(t.login_failures.c.user_id == user.id))
+        payload = new_payload(user.id, user.account_id, project_id, settings.token_ttl_seconds)
+        state = await token_state(conn, payload)
+    async with rt.store.write(affects_auth=False) as conn:  # last login time only
+        if user.has_failures:
+            await conn.execute(delete(t.login_failures).where(t.login_failures.c.user_id == user.id))
         await conn.execute(
             update(t.users)
             .where(t.users.c.id == user.id)
             .values(last_login_us=now, last_pwd_auth_us=now)
         )
-        payload = new_payload(user.id, user.account_id, project_id, settings.token_ttl_seconds)
-        state = await token_state(conn, payload)
     token = await rt.keyring.issue(payload)
     return token, state
 

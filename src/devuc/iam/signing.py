@@ -73,6 +73,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -94,9 +95,12 @@ __all__ = [
     "canonical_uri",
     "debug_view",
     "inactive_access_key",
+    "index_headers",
     "is_signed",
+    "is_signed_value",
     "mask_access_key",
     "parse_authorization",
+    "parse_authorization_values",
     "unknown_access_key",
     "verify",
 ]
@@ -118,7 +122,11 @@ MESSAGE_PREFIX = "Incorrect IAM authentication information: "
 # --------------------------------------------------------------------------- public data types
 
 
-@dataclass(frozen=True)
+# The two request-scoped records below are plain (not frozen) slotted dataclasses: they are
+# built on every signed call, and a frozen dataclass's __init__ costs several times as much.
+
+
+@dataclass(slots=True)
 class SignedRequest:
     """A request as received, before any framework normalisation.
 
@@ -126,7 +134,8 @@ class SignedRequest:
     untouched); ``headers`` are in wire order with names in any case; ``body`` is de-chunked.
     ``encoding`` names the codec that turned the wire octets of ``target`` and of the header
     values into ``str``; it is used to get those octets back (ASGI and WSGI servers use
-    ISO-8859-1, which maps every octet to one character).
+    ISO-8859-1, which maps every octet to one character). ``index``: ``index_headers(headers)``,
+    when the caller has already built it.
     """
 
     method: str
@@ -134,9 +143,10 @@ class SignedRequest:
     headers: Sequence[tuple[str, str]]
     body: bytes
     encoding: str = "latin-1"
+    index: dict[str, list[str]] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AuthorizationInfo:
     """The parsed ``Authorization`` header. ``scope_date``/``region``/``service``: V11 only."""
 
@@ -218,14 +228,24 @@ def is_signed(headers: Iterable[tuple[str, str]]) -> bool:
     algorithm (``SDK-...`` or ``V<n>-...``), known or not; such requests belong to AK/SK
     verification, which then rejects unknown algorithms with a precise reason."""
     return any(
-        name.lower() == "authorization" and _ALGORITHM_LABEL.fullmatch(_algorithm_label(value))
-        for name, value in headers
+        name.lower() == "authorization" and is_signed_value(value) for name, value in headers
     )
+
+
+def is_signed_value(authorization: str) -> bool:
+    """``is_signed`` for one ``Authorization`` value."""
+    return _ALGORITHM_LABEL.fullmatch(_algorithm_label(authorization)) is not None
 
 
 def parse_authorization(headers: Iterable[tuple[str, str]]) -> AuthorizationInfo:
     """Parse the one ``Authorization`` header into its parts (grammar of spec §3, §4.1.1)."""
-    values = [value for name, value in headers if name.lower() == "authorization"]
+    return parse_authorization_values(
+        [value for name, value in headers if name.lower() == "authorization"]
+    )
+
+
+def parse_authorization_values(values: Sequence[str]) -> AuthorizationInfo:
+    """``parse_authorization`` given every value of the ``Authorization`` header."""
     if not values:
         raise SignatureError("missing", "x-auth-token not found")
     if len(values) > 1:
@@ -294,11 +314,34 @@ _SM3_FAMILY = _HashFamily("x-sdk-content-sm3", _sm3, _sm3(b"").hex())
 
 
 def _tag_matches(tag: bytes, signature: str) -> bool:
-    return hmac.compare_digest(tag.hex().encode(), signature.lower().encode())
+    # The Authorization grammar admits hex digits only, so both sides are ASCII text.
+    return hmac.compare_digest(tag.hex(), signature.lower())
+
+
+@lru_cache(maxsize=4096)
+def _sha256_hmac_pads(secret_key: str) -> tuple[Any, Any]:
+    """SHA-256 states after the HMAC inner and outer key blocks (RFC 2104) of one secret key:
+    each signed call of that key then hashes only its message. Held per node, like the key
+    cache that holds the secret itself (principal._KeyEntry)."""
+    key = secret_key.encode()
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    return (hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)))
+
+
+_SHA256_BLOCK = 64
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _check_hmac_sha256(auth: AuthorizationInfo, secret_key: str, string_to_sign: bytes) -> bool:
-    return _tag_matches(_hmac_sha256(secret_key.encode(), string_to_sign), auth.signature)
+    inner_pad, outer_pad = _sha256_hmac_pads(secret_key)
+    inner = inner_pad.copy()
+    inner.update(string_to_sign)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return _tag_matches(outer.digest(), auth.signature)
 
 
 def _check_hmac_sm3(auth: AuthorizationInfo, secret_key: str, string_to_sign: bytes) -> bool:
@@ -436,6 +479,7 @@ _ALGORITHM_TABLE = {
 _PLAIN_PATH = re.compile(rb"[A-Za-z0-9._~/-]*")
 
 
+@lru_cache(maxsize=1024)
 def canonical_uri(path: bytes) -> str:
     """The canonical URI of a raw path (octets before the first ``?``), spec §4.5."""
     if _PLAIN_PATH.fullmatch(path):
@@ -466,7 +510,9 @@ def _to_octets(text: str, encoding: str) -> bytes:
         raise _malformed(f"request text is not {encoding}") from None
 
 
-def _index_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+def index_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each header's values by lower-case name, without surrounding blanks (what verification
+    reads; build it once with this and pass it as ``SignedRequest.index``)."""
     index: dict[str, list[str]] = {}
     for name, value in headers:
         index.setdefault(name.lower(), []).append(value.strip(" \t"))
@@ -625,7 +671,7 @@ def verify(
     algorithm = _ALGORITHM_TABLE.get(auth.algorithm)
     if algorithm is None:
         raise SignatureError("unsupported_algorithm", "unsupported signing algorithm")
-    index = _index_headers(req.headers)
+    index = req.index if req.index is not None else index_headers(req.headers)
     signed = _signed_header_values(auth.signed_headers, index)
     date = signed[_DATE_HEADER]
     _check_date(date, now, max_skew_seconds)
@@ -661,7 +707,7 @@ def debug_view(req: SignedRequest, auth: AuthorizationInfo) -> dict[str, str]:
         return {}
     family = algorithm.family
     try:
-        index = _index_headers(req.headers)
+        index = req.index if req.index is not None else index_headers(req.headers)
         signed = _signed_header_values(auth.signed_headers, index)
         try:
             payload_hash = _payload_hashes(req.body, index, family)[0]
