@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +124,7 @@ class WrkResult:
     socket_errors: int
     statuses: dict[str, int]
     raw: dict
+    midway: object = None
 
     @property
     def errors(self) -> int:
@@ -147,18 +150,31 @@ class WrkResult:
             "non_2xx": self.non_2xx,
             "socket_errors": self.socket_errors,
             "statuses": self.statuses,
+            **({"connections_per_worker": self.midway} if self.midway is not None else {}),
         }
 
 
 def run(base_url: str, script: Path, *, connections: int, duration: float, threads: int,
-        timeout_s: float = 10.0) -> WrkResult:
+        timeout_s: float = 10.0, midway: Callable[[], object] | None = None) -> WrkResult:
+    """``midway``: called once halfway through the run (e.g. to see how the server's workers
+    share wrk's connections); what it returns is kept as ``WrkResult.midway``."""
     threads = max(1, min(threads, connections))
-    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+    seconds = max(1, round(duration))
+    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
             f"--timeout={max(1, round(timeout_s))}s", "-s", str(script), base_url]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout_s + 60)
-    line = next((l for l in done.stdout.splitlines() if l.startswith(MARKER)), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout[-2000:]}")
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
+        seen = None
+        if midway is not None:
+            time.sleep(seconds / 2)
+            seen = midway()
+        try:
+            stdout, stderr = wrk.communicate(timeout=duration + timeout_s + 60)
+        except subprocess.TimeoutExpired:
+            wrk.kill()
+            raise RuntimeError("wrk did not finish in time") from None
+    line = next((l for l in stdout.splitlines() if l.startswith(MARKER)), None)
+    if wrk.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({wrk.returncode}): {stderr.strip() or stdout[-2000:]}")
     raw = json.loads(line[len(MARKER):])
     seconds = raw["duration_us"] / 1e6
     statuses = {str(k): v for k, v in sorted(raw["statuses"].items())}
@@ -179,4 +195,5 @@ def run(base_url: str, script: Path, *, connections: int, duration: float, threa
         socket_errors=socket_errors,
         statuses=statuses,
         raw=raw,
+        midway=seen,
     )

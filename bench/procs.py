@@ -83,23 +83,20 @@ class Server:
         direct = [pid for pid in kids if parent(pid) == self.process.pid]
         return direct or [self.process.pid]
 
-    def descendants(self) -> list[int]:
-        if self.process is None or self.process.poll() is not None:
-            return []
-        return descendants(self.process.pid)
+    def connection_split(self) -> list[int]:
+        """How many established connections to the server's port each worker holds now (read
+        from /proc): the kernel hands wrk's connections to whichever worker accepts first, and an
+        uneven split leaves one worker short of work while the other is saturated."""
+        return [len(_socket_inodes(pid) & established) for pid in self.workers()
+                ] if (established := _established_inodes(self.port)) else []
 
     def memory(self) -> dict:
         """RSS (and PSS) of each worker, in MiB, read from /proc."""
         per_worker = [dict(pid=pid, **memory_of(pid)) for pid in self.workers()]
         supervisor = memory_of(self.process.pid) if self.process else {}
         rss = [w["rss_mib"] for w in per_worker if w.get("rss_mib") is not None]
-        # devuc's workers check passwords in a child process each (devuc/iam/hasher.py): not a
-        # worker, but memory the service holds, so reported beside them.
-        helpers = [dict(pid=pid, **memory_of(pid)) for pid in self.descendants()
-                   if "devuc.iam.hasher" in cmdline(pid)]
         return {
             "workers": per_worker,
-            "hashers": helpers,
             "supervisor": supervisor,
             "max_worker_rss_mib": max(rss) if rss else None,
             "mean_worker_rss_mib": round(sum(rss) / len(rss), 1) if rss else None,
@@ -184,6 +181,37 @@ def descendants(root: int) -> list[int]:
         for child in children.get(todo.pop(), []):
             found.append(child)
             todo.append(child)
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    found = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[8:-1])
+    return found
+
+
+def _established_inodes(port: int) -> set[str]:
+    """Socket inodes of the established TCP connections whose local port is ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                found.add(fields[9])
     return found
 
 

@@ -204,20 +204,20 @@ def _verdict(passed: bool | None) -> str:
 
 def _measurement_rows(title: str, m: dict, bare: dict | None, conns: list[str]) -> list[str]:
     if m.get("status") != "ok":
-        return [f"| {title} | – | {m.get('status')} | | | | | | {m.get('reason') or ''} |"]
+        return [f"| {title} | – | {m.get('status')} | | | | | | | {m.get('reason') or ''} |"]
     rows = []
     for c in conns:
         r = m["by_connections"].get(c)
         if r is None:
             continue
         if not r["requests"]:
-            rows.append(f"| {title} | {c} | 0 | – | – | {r['errors']} | | {_other(r)} | no request "
+            rows.append(f"| {title} | {c} | 0 | – | – | {r['errors']} | | {_other(r)} | | no request "
                         f"completed in {r['duration_s']:g} s |")
             continue
         ceiling = _rps(bare, c)
         share = f"{100 * r['rps'] / ceiling:.1f}%" if ceiling and m is not bare else ""
         rows.append(f"| {title} | {c} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                    f"{r['errors']} | {share} | {_other(r)} | {status_summary(r)} |")
+                    f"{r['errors']} | {share} | {_other(r)} | {_split(r)} | {status_summary(r)} |")
     return rows
 
 
@@ -234,9 +234,14 @@ def status_summary(r: dict) -> str:
     return ", ".join(parts)
 
 
+def _split(r: dict) -> str:
+    split = r.get("connections_per_worker")
+    return "/".join(map(str, split)) if split else ""
+
+
 HEADER = ("| scenario | conns | rps | p50 ms | p99 ms | errors | vs bare | other load | "
-          "non-2xx / socket errors |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+          "conns per worker | non-2xx / socket errors |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 
 
 def markdown(run: dict) -> str:
@@ -289,14 +294,13 @@ def markdown(run: dict) -> str:
             out.append(
                 f"| permission check, token + {logins['target_per_s']:g} logins/s | {r['connections']} | "
                 f"{r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | | {_other(r)} | "
-                f"{status_summary(r)} logins {logins['achieved_per_s']}/s |")
+                f"{_split(r)} | {status_summary(r)} logins {logins['achieved_per_s']}/s |")
         def rss(mem: dict) -> str:
             return ", ".join(f"{w['rss_mib']:.1f}" for w in mem.get("workers", []) if w.get("rss_mib")) or "n/a"
 
         mem, reads = phase.get("memory") or {}, phase.get("memory_after_reads") or {}
         out += ["", f"RSS per worker (MiB): {rss(reads)} after the read scenarios; {rss(mem)} at the end of the phase "
-                    f"(supervisor {mem.get('supervisor', {}).get('rss_mib', 'n/a')}; password hashing "
-                    f"processes {', '.join(str(h.get('rss_mib')) for h in mem.get('hashers', [])) or 'none'}).",
+                    f"(supervisor {mem.get('supervisor', {}).get('rss_mib', 'n/a')}).",
                 ""]
         skipped = {n: s for n, s in phase["scenarios"].items() if s.get("status") != "ok"}
         for name, s in skipped.items():

@@ -245,13 +245,14 @@ class Bench:
             with procs.CpuShare(server) as cpu:
                 result = loadgen.run(server.base_url, script, connections=conns,
                                      duration=duration, threads=self.args.wrk_threads,
-                                     timeout_s=timeout)
+                                     timeout_s=timeout, midway=server.connection_split)
             results.append(result)
             by_connections[str(conns)] = {**result.as_dict(), "cpu": cpu.as_dict()}
             odd = report.status_summary(result.as_dict())
             log(f"  {title:<34} c={conns:<3} {result.rps:>9,.1f} rps  p50 {result.p50_ms:>7.2f} ms  "
                 f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}  "
-                f"[other load {cpu.as_dict()['other_cores']:.2f} cores]{'  (' + odd + ')' if odd else ''}")
+                f"[other load {cpu.as_dict()['other_cores']:.2f} cores{_split(result)}]"
+                f"{'  (' + odd + ')' if odd else ''}")
         answered = [r for r in results if r.statuses]
         if answered and all(r.all_not_found for r in answered):
             return {"status": "not available", "by_connections": by_connections, "smoke": smoke,
@@ -331,8 +332,7 @@ class Bench:
                 self.scenario(result, server, "login", *builders["login"])
             result["memory"] = server.memory()
             log(f"  RSS per worker: {[w['rss_mib'] for w in result['memory_after_reads']['workers']]} MiB "
-                f"after the reads, {[w['rss_mib'] for w in result['memory']['workers']]} MiB at the end"
-                f"; password hashing processes {[h['rss_mib'] for h in result['memory'].get('hashers', [])]} MiB")
+                f"after the reads, {[w['rss_mib'] for w in result['memory']['workers']]} MiB at the end")
         finally:
             server.stop()
         return result
@@ -358,12 +358,14 @@ class Bench:
             time.sleep(1.0)  # let the logins reach their pace first
             with procs.CpuShare(server) as cpu:
                 result = loadgen.run(server.base_url, script, connections=conns,
-                                     duration=self.args.duration, threads=self.args.wrk_threads)
+                                     duration=self.args.duration, threads=self.args.wrk_threads,
+                                     midway=server.connection_split)
         summary = paced.summary()
         title = f"perm. check, token + {self.args.login_rate:g} logins/s"
         log(f"  {title:<34} c={conns:<3} {result.rps:>9,.1f} rps  p50 {result.p50_ms:>7.2f} ms  "
             f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}  "
-            f"(logins {summary['achieved_per_s']}/s, {summary['ok']} ok, p50 {summary['p50_ms']} ms)")
+            f"(logins {summary['achieved_per_s']}/s, {summary['ok']} ok, p50 {summary['p50_ms']} ms)"
+            f"{_split(result)}")
         return {"status": "ok", "wrk": {**result.as_dict(), "cpu": cpu.as_dict()}, "logins": summary}
 
     # -- keystone
@@ -479,6 +481,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _stop_on_signal(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _split(result: loadgen.WrkResult) -> str:
+    return f", connections per worker {'/'.join(map(str, result.midway))}" if result.midway else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,6 @@ from .http import JSONResponse, LeanRoutes, RequestContext, error_response, lean
 from .codearts.routes import router as codearts_router
 from .codearts.privateaccess.routes import router as private_access_router
 from .dev.routes import router as dev_state_router
-from .iam import passwords
 from .iam.routes import router as iam_router
 from .readiness import Readiness
 from .runtime import Runtime
@@ -37,9 +36,7 @@ log = logging.getLogger("devuc")
 SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
 
 
-def create_app(settings: Settings, *, hashing_process: bool = False) -> FastAPI:
-    """``hashing_process``: hash passwords in a child process at a lower CPU priority (what
-    `devuc serve` workers do, devuc/iam/hasher.py) instead of on a thread of this process."""
+def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.open(settings)
     readiness = Readiness(runtime.store)
     # This worker's metrics snapshot, which /metrics of the other workers adds (devuc/metrics.py).
@@ -49,11 +46,7 @@ def create_app(settings: Settings, *, hashing_process: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI):
         if snapshots is not None:
             snapshots.start()
-        if hashing_process:
-            passwords.use_hashing_process()
         yield
-        if hashing_process:
-            await passwords.stop_hashing_process()
         if snapshots is not None:
             await snapshots.stop()
         await runtime.close()
@@ -179,4 +172,4 @@ def app_from_env() -> FastAPI:
     """Factory used by `devuc serve` workers: settings arrive resolved through the environment."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate(json.loads(raw)) if raw else Settings.load()
-    return create_app(settings, hashing_process=True)
+    return create_app(settings)

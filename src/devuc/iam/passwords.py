@@ -14,7 +14,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ..errors import ApiError
-from .hasher import DEFAULT_NICE, HashingProcess
 
 MAX_PASSWORD_LENGTH = 32
 SPECIALS = "~`!@#$%^&*()-_=+\\|[{}];:'\",<.>/? "
@@ -36,59 +35,35 @@ _return_large_blocks_to_the_os()
 
 # argon2id with OWASP's first recommended setting (19 MiB, 2 passes, 1 lane): about 25 ms per
 # hash here. Hashes carry their parameters, so older hashes keep verifying if this changes.
-HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # A fixed hash to spend the same time on unknown users as on known ones.
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-# By default hashing runs on a thread of its own: it never blocks the event loop, and a process
-# holds one 19 MiB argon2 buffer at most (about 40 hashes a second). Serving workers hand it to a
-# child process instead (use_hashing_process, devuc/iam/hasher.py).
+# Hashing runs on a thread of its own: it never blocks the event loop, and each worker process
+# holds one 19 MiB argon2 buffer at most (about 40 hashes a second per worker).
 _HASHING_THREADS = 1
-# (Not a thread at a lower CPU priority: one descheduled while it holds the GIL would stall the
-# event loop behind it; a full run at nice 5 showed a 124 ms p99.)
+# (Not at a lower CPU priority: a low-priority thread descheduled while it holds the GIL would
+# stall the event loop behind it; a full run at nice 5 showed a 124 ms p99.)
 _pool = ThreadPoolExecutor(max_workers=_HASHING_THREADS, thread_name_prefix="argon2")
-_process: HashingProcess | None = None
 
 
-def use_hashing_process(nice: int = DEFAULT_NICE) -> HashingProcess:
-    """From now on, hash and verify in a child process at ``nice`` (started on first use)."""
-    global _process
-    _process = HashingProcess(nice)
-    return _process
-
-
-async def stop_hashing_process() -> None:
-    """Back to the thread; the child, if one was started, exits."""
-    global _process
-    process, _process = _process, None
-    if process is not None:
-        await process.close()
-
-
-def _verify_here(password_hash: str, password: str) -> bool:
-    try:
-        return HASHER.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+async def _off_loop(function, *args):
+    return await asyncio.get_running_loop().run_in_executor(_pool, function, *args)
 
 
 async def hash_password(password: str) -> str:
-    if _process is not None:
-        return await _process.hash(password)
-    return await asyncio.get_running_loop().run_in_executor(_pool, HASHER.hash, password)
+    return await _off_loop(_hasher.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches ``password_hash``; with no hash, the same work and False."""
-    checked = password_hash or _DUMMY_HASH
-    if _process is not None:
-        matches = await _process.verify(checked, password)
-    else:
-        matches = await asyncio.get_running_loop().run_in_executor(
-            _pool, _verify_here, checked, password
-        )
-    return matches and bool(password_hash)
+    def _verify() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await _off_loop(_verify)
 
 
 def _classes(password: str) -> int:
