@@ -263,13 +263,15 @@ class Bench:
     # -- the ceiling
 
     def ceiling(self) -> dict:
-        log("bare ASGI ceiling (bench/bare_asgi.py on uvicorn)")
+        log("bare ASGI ceiling (bench/bare_asgi.py on uvicorn, with devuc's event loop)")
         port = procs.free_port()
         server = procs.Server(
             "bare_asgi",
             [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_asgi:app", "--host", procs.HOST,
              "--port", str(port), "--workers", str(self.args.workers), "--log-level", "warning",
-             "--no-access-log", "--no-server-header"],
+             "--no-access-log", "--no-server-header",
+             # the event loop `devuc serve` runs (uvloop, connections shared out between workers)
+             "--loop", "devuc.serving:new_event_loop"],
             port, self.workdir / "bare_asgi.log", env=self.server_env(),
         ).start("/")
         try:

@@ -166,6 +166,8 @@ def serve(
         server_header=False,
         # PROXY protocol v2 from trusted proxies; plain HTTP otherwise (devuc/proxy_protocol.py)
         http="devuc.proxy_protocol:ProxyProtocolHttp",
+        # uvloop; with several workers, each accepts one connection at a time (devuc/serving.py)
+        loop="devuc.serving:new_event_loop",
     )
 
 

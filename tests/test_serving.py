@@ -1,0 +1,190 @@
+"""Fair accepting between workers (devuc/serving.py): a burst of connections is shared out, every
+accepted connection is served, and running out of file descriptors pauses accepting instead of
+spinning."""
+
+import asyncio
+import errno
+import os
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devuc import serving
+from support import start_server
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data.upper())
+
+
+def _listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock
+
+
+async def _connect_all(port: int, count: int) -> list[socket.socket]:
+    clients = []
+    for _ in range(count):
+        client = socket.socket()
+        client.setblocking(False)
+        try:
+            client.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        clients.append(client)
+    return clients
+
+
+async def test_a_burst_is_shared_between_two_listeners_on_one_socket():
+    """Two servers on one listening socket (as two workers are): each accepts one connection per
+    wake-up, so a burst of 8 does not all land on the first to wake."""
+    loop = asyncio.get_running_loop()
+    sock = _listener()
+    twin = sock.dup()  # a second descriptor of the same socket, as a second worker holds
+    seen = {"a": 0, "b": 0}
+
+    def counting(name):
+        def factory():
+            seen[name] += 1
+            return _Echo()
+        return factory
+
+    a = serving.OneAtATimeServer(loop, sock, counting("a"), 64)
+    b = serving.OneAtATimeServer(loop, twin, counting("b"), 64)
+    clients = await _connect_all(sock.getsockname()[1], 8)
+    deadline = time.monotonic() + 5
+    while seen["a"] + seen["b"] < 8 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    try:
+        assert seen["a"] + seen["b"] == 8
+        assert min(seen.values()) >= 3, seen
+        # Every accepted connection is served by the protocol.
+        for client in clients:
+            await loop.sock_sendall(client, b"ping")
+            assert await asyncio.wait_for(loop.sock_recv(client, 4), 5) == b"PING"
+    finally:
+        for client in clients:
+            client.close()
+        a.close()
+        b.close()
+        await asyncio.wait_for(a.wait_closed(), 5)
+        await asyncio.wait_for(b.wait_closed(), 5)
+        sock.close()
+        twin.close()
+    assert not a.is_serving()
+
+
+async def test_closed_server_accepts_nothing_more():
+    loop = asyncio.get_running_loop()
+    sock = _listener()
+    accepted = []
+    server = serving.OneAtATimeServer(loop, sock, lambda: accepted.append(1) or _Echo(), 64)
+    server.close()
+    await server.wait_closed()
+    clients = await _connect_all(sock.getsockname()[1], 2)
+    await asyncio.sleep(0.2)
+    assert accepted == []
+    for client in clients:
+        client.close()
+    sock.close()
+
+
+async def test_out_of_descriptors_pauses_then_accepts_again(monkeypatch, caplog):
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(serving, "_RESOURCE_PAUSE_SECONDS", 0.2)
+    sock = _listener()
+    calls = {"n": 0}
+
+    class Flaky:
+        """The listening socket, whose first accept fails as if the process had no descriptor."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def accept(self):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OSError(errno.EMFILE, "Too many open files")
+            return self.real.accept()
+
+    accepted = []
+    server = serving.OneAtATimeServer(loop, Flaky(sock), lambda: accepted.append(1) or _Echo(), 64)
+    clients = await _connect_all(sock.getsockname()[1], 1)
+    await asyncio.sleep(0.1)
+    assert accepted == [] and calls["n"] == 1  # paused: no busy loop on the readable socket
+    deadline = time.monotonic() + 5
+    while not accepted and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert accepted == [1]
+    assert "EMFILE" in caplog.text
+    server.close()
+    await server.wait_closed()
+    for client in clients:
+        client.close()
+    sock.close()
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[8:-1])
+    return found
+
+
+def _established(port: int) -> set[str]:
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+            found.add(fields[9])
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_two_workers_share_a_pool_of_keep_alive_connections(tmp_path):
+    server = start_server(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'devuc.db'}",
+                          args=("--workers", "2"))
+    try:
+        port = int(re.search(r":(\d+)$", server.base_url).group(1))
+        workers = []
+        deadline = time.monotonic() + 20
+        while len(workers) < 2 and time.monotonic() < deadline:  # both workers up
+            workers = [int(p) for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+                       .read_text().split()
+                       if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+            time.sleep(0.1)
+        assert len(workers) == 2
+        time.sleep(1)
+        for _ in range(3):
+            clients = [httpx.Client(base_url=server.base_url, timeout=10) for _ in range(8)]
+            try:
+                for client in clients:
+                    assert client.get("/health").status_code == 200
+                established = _established(port)
+                split = [len(_socket_inodes(pid) & established) for pid in workers]
+                assert sum(split) == 8 and min(split) >= 1, split
+            finally:
+                for client in clients:
+                    client.close()
+            time.sleep(0.3)
+    finally:
+        server.stop()
