@@ -36,7 +36,9 @@ LAST_USE_RESOLUTION_US = 60_000_000
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    # app.state.runtime, read without Starlette's State attribute lookup (every request, often
+    # several times).
+    return request.scope["app"].state._state["runtime"]
 
 
 def _unauthorized(detail: str) -> ApiError:
@@ -55,10 +57,22 @@ async def principal(request: Request) -> Principal:
 
 async def admitted(request: Request, who: Principal) -> Principal:
     """``who``, once private access lets the request through."""
-    if not getattr(request.state, "private_access_checked", False):
-        await private_access.enforce(runtime(request), who, f"{request.method} {request.scope['path']}")
-        request.state.private_access_checked = True
+    state = _state(request)
+    if not state.get(_CHECKED_KEY):
+        scope = request.scope
+        await private_access.enforce(runtime(request), who, scope["method"], scope["path"])
+        state[_CHECKED_KEY] = True
     return who
+
+
+# Per request, in the ASGI scope's state (what ``request.state`` wraps; read directly on the hot
+# path): the caller once known, and whether private access has let the request through.
+_PRINCIPAL_KEY = "principal"
+_CHECKED_KEY = "private_access_checked"
+
+
+def _state(request: Request) -> dict:
+    return request.scope.setdefault("state", {})
 
 
 async def authenticated(request: Request, body_token: str | None = None) -> Principal:
@@ -67,7 +81,8 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     administrator cannot lock the account out (spec/codearts-uc.md §6, contract 6).
     ``body_token``: a token carried in the body, used only when no header identifies the caller
     (the deprecated form of the securitytokens call)."""
-    cached = getattr(request.state, "principal", None)
+    state = _state(request)
+    cached = state.get(_PRINCIPAL_KEY)
     if cached is not None:
         return cached
     rt = runtime(request)
@@ -90,7 +105,7 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     )
     if endpoint != who.vpc_endpoint:
         who = replace(who, vpc_endpoint=endpoint)
-    request.state.principal = who
+    state[_PRINCIPAL_KEY] = who
     return who
 
 

@@ -434,7 +434,7 @@ async def authorization(rt: Runtime, caller: Principal) -> VpcData:
     return decide(caller.account_id, policies, region, caller.vpc_endpoint, offered_regions(rt))
 
 
-async def enforce(rt: Runtime, caller: Principal, request_line: str) -> None:
+async def enforce(rt: Runtime, caller: Principal, method: str, path: str) -> None:
     """Refuse a request private access does not allow: 403 ``UC.00011065``, nothing changed, and
     a log line (user, account, region, endpoint and request line; never credentials). Like every
     authorization refusal it follows the enforcement mode (devuc/authz.py); ``off`` skips the
@@ -451,7 +451,7 @@ async def enforce(rt: Runtime, caller: Principal, request_line: str) -> None:
         user=caller.user_id,
         region=region_of(caller, rt.region_ids) or "-",
         vpc_endpoint=caller.vpc_endpoint or "-",
-        request=request_line,
+        request=f"{method} {path}",
     )
 
 
