@@ -27,7 +27,10 @@ import logging
 import socket
 from typing import Any
 
-import uvloop
+try:
+    from uvloop import Loop as _BaseLoop
+except ImportError:  # where uvicorn[standard] brings no uvloop (Windows): asyncio's own loop
+    _BaseLoop = asyncio.SelectorEventLoop
 
 log = logging.getLogger("devuc.serving")
 
@@ -44,7 +47,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return FairAcceptLoop()
 
 
-class FairAcceptLoop(uvloop.Loop):  # type: ignore[misc]
+class FairAcceptLoop(_BaseLoop):  # type: ignore[misc, valid-type]
     async def create_server(self, protocol_factory, host=None, port=None, *, sock=None,
                             ssl=None, backlog=100, **kwargs: Any):
         if sock is None or ssl is not None or kwargs:
