@@ -4,7 +4,7 @@ spinning."""
 
 import asyncio
 import errno
-import os
+import importlib.util
 import re
 import socket
 import sys
@@ -138,29 +138,19 @@ async def test_out_of_descriptors_pauses_then_accepts_again(monkeypatch, caplog)
     sock.close()
 
 
-def _socket_inodes(pid: int) -> set[str]:
-    found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found.add(target[8:-1])
-    return found
-
-
-def _established(port: int) -> set[str]:
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-            found.add(fields[9])
-    return found
+def _harness_procs():
+    """bench/procs.py, whose /proc readers tell which worker holds which connection."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "procs.py"
+    spec = importlib.util.spec_from_file_location("devuc_bench_procs", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_two_workers_share_a_pool_of_keep_alive_connections(tmp_path):
+    procs = _harness_procs()
     server = start_server(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'devuc.db'}",
                           args=("--workers", "2"))
     try:
@@ -179,8 +169,8 @@ def test_two_workers_share_a_pool_of_keep_alive_connections(tmp_path):
             try:
                 for client in clients:
                     assert client.get("/health").status_code == 200
-                established = _established(port)
-                split = [len(_socket_inodes(pid) & established) for pid in workers]
+                established = procs._established_inodes(port)
+                split = [len(procs._socket_inodes(pid) & established) for pid in workers]
                 assert sum(split) == 8 and min(split) >= 1, split
             finally:
                 for client in clients:
