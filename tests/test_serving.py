@@ -100,6 +100,23 @@ async def test_closed_server_accepts_nothing_more():
     sock.close()
 
 
+async def test_a_connection_set_up_after_close_is_closed():
+    """A connection accepted just as the worker stops (its set-up finishing after close) must not
+    hold the shutdown open: it is closed at once."""
+    loop = asyncio.get_running_loop()
+    sock = _listener()
+    server = serving.OneAtATimeServer(loop, sock, _Echo, 64)
+    server.close()
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    await server._serve(ours)
+    assert await asyncio.wait_for(loop.sock_recv(theirs, 10), 5) == b""  # closed on our side
+    theirs.close()
+    await server.wait_closed()
+    sock.close()
+
+
 async def test_out_of_descriptors_pauses_then_accepts_again(monkeypatch, caplog):
     loop = asyncio.get_running_loop()
     monkeypatch.setattr(serving, "_RESOURCE_PAUSE_SECONDS", 0.2)

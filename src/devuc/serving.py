@@ -109,7 +109,12 @@ class OneAtATimeServer:
     async def _serve(self, conn: socket.socket) -> None:
         try:
             transport, _ = await self._loop.connect_accepted_socket(self._factory, sock=conn)
-            self._live.add(transport)
+            if self._closed.is_set():
+                # Accepted just as the worker began to stop, after uvicorn told its connections
+                # to shut down: close it rather than let it hold the shutdown open.
+                transport.close()
+            else:
+                self._live.add(transport)
         except OSError:  # the client went away before the connection was set up
             conn.close()
 
