@@ -195,3 +195,28 @@ def test_two_workers_share_a_pool_of_keep_alive_connections(tmp_path):
             time.sleep(0.3)
     finally:
         server.stop()
+
+
+class _FakeTransport:
+    def __init__(self, closing: bool) -> None:
+        self.closing = closing
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+async def test_the_turn_counts_open_connections_and_forgets_closed_ones():
+    loop = asyncio.get_running_loop()
+    sock = _listener()
+    server = serving.OneAtATimeServer(loop, sock, _Echo, 64)
+    try:
+        server._live = {_FakeTransport(True) for _ in range(100)} | {_FakeTransport(False) for _ in range(5)}
+        assert server._open_connections() == 5
+        assert len(server._live) == 5  # past the threshold: the closed ones were dropped
+        server._live |= {_FakeTransport(False) for _ in range(50)}
+        assert server._open_connections() == serving._TURN_STEPS  # counted only as far as needed
+        assert serving._TURN_SECONDS * (serving._TURN_STEPS + 1) <= 0.0101
+    finally:
+        server.close()
+        await server.wait_closed()
+        sock.close()

@@ -38,7 +38,8 @@ log = logging.getLogger("devuc.serving")
 # accepting again rather than spin on a socket that stays readable.
 _RESOURCE_PAUSE_SECONDS = 1.0
 _TURN_SECONDS = 0.0005  # per connection this worker already serves
-_MAX_TURN_SECONDS = 0.01
+_TURN_STEPS = 19  # so at most 10 ms
+_PRUNE_MIN = 64  # closed connections kept in the count's set before it is pruned
 _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -66,6 +67,7 @@ class OneAtATimeServer:
         self._factory = protocol_factory
         self._pending: set[asyncio.Task] = set()
         self._live: set[asyncio.BaseTransport] = set()  # accepted, maybe closed since
+        self._prune_at = _PRUNE_MIN
         self._closed = asyncio.Event()
         self.sockets = [sock]
         sock.setblocking(False)
@@ -98,13 +100,26 @@ class OneAtATimeServer:
             raise
         conn.setblocking(False)
         # Leave the next waiting connection to another worker for a moment.
-        self._live = {t for t in self._live if not t.is_closing()}
         self._pause()
-        self._loop.call_later(min(_MAX_TURN_SECONDS, _TURN_SECONDS * (len(self._live) + 1)),
-                              self._listen)
+        self._loop.call_later(_TURN_SECONDS * (self._open_connections() + 1), self._listen)
         task = self._loop.create_task(self._serve(conn))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def _open_connections(self) -> int:
+        """How many accepted connections are still open, counted up to the number at which the
+        turn reaches its longest. Closed ones are dropped from the set once it has doubled, so
+        an accept costs O(1) amortised however many connections the worker holds."""
+        if len(self._live) > self._prune_at:
+            self._live = {t for t in self._live if not t.is_closing()}
+            self._prune_at = max(_PRUNE_MIN, 2 * len(self._live))
+        count = 0
+        for transport in self._live:
+            if not transport.is_closing():
+                count += 1
+                if count >= _TURN_STEPS:
+                    break
+        return count
 
     async def _serve(self, conn: socket.socket) -> None:
         try:
