@@ -159,13 +159,13 @@ def run(base_url: str, script: Path, *, connections: int, duration: float, threa
     """``midway``: called once halfway through the run (e.g. to see how the server's workers
     share wrk's connections); what it returns is kept as ``WrkResult.midway``."""
     threads = max(1, min(threads, connections))
-    seconds = max(1, round(duration))
-    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+    run_seconds = max(1, round(duration))
+    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{run_seconds}s",
             f"--timeout={max(1, round(timeout_s))}s", "-s", str(script), base_url]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
         seen = None
         if midway is not None:
-            time.sleep(seconds / 2)
+            time.sleep(run_seconds / 2)
             seen = midway()
         try:
             stdout, stderr = wrk.communicate(timeout=duration + timeout_s + 60)

@@ -87,8 +87,7 @@ class Server:
         """How many established connections to the server's port each worker holds now (read
         from /proc): the kernel hands wrk's connections to whichever worker accepts first, and an
         uneven split leaves one worker short of work while the other is saturated."""
-        return [len(_socket_inodes(pid) & established) for pid in self.workers()
-                ] if (established := _established_inodes(self.port)) else []
+        return connection_split(self.workers(), self.port)
 
     def memory(self) -> dict:
         """RSS (and PSS) of each worker, in MiB, read from /proc."""
@@ -182,6 +181,12 @@ def descendants(root: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def connection_split(pids: list[int], port: int) -> list[int]:
+    """For each process, how many established TCP connections on local ``port`` it holds."""
+    established = _established_inodes(port)
+    return [len(_socket_inodes(pid) & established) for pid in pids]
 
 
 def _socket_inodes(pid: int) -> set[str]:

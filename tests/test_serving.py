@@ -186,8 +186,7 @@ def test_two_workers_share_a_pool_of_keep_alive_connections(tmp_path):
             try:
                 for client in clients:
                     assert client.get("/health").status_code == 200
-                established = procs._established_inodes(port)
-                split = [len(procs._socket_inodes(pid) & established) for pid in workers]
+                split = procs.connection_split(workers, port)
                 assert sum(split) == 8 and min(split) >= 1, split
             finally:
                 for client in clients:

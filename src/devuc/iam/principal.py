@@ -262,7 +262,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         await _signature_failed(rt, auth.access, exc.reason)
         error = _from_signature_error(exc)
         if settings.dev:  # what the server computed, for the client's author (no secret)
-            error.extra = signing.debug_view(signed_request(request, body, header_items), auth)
+            error.extra = signing.debug_view(signed_request(request, body, header_items, index), auth)
         raise error from exc
 
     project_id, domain_id = _first(index, "x-project-id"), _first(index, "x-domain-id")

@@ -73,10 +73,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from cryptography.exceptions import InvalidSignature
