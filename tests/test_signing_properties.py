@@ -274,3 +274,54 @@ def test_an_unsigned_payload_body_may_change_but_nothing_else():
     check(wire)
     check(dataclasses.replace(wire, body=b"abd"))
     assert refused(dataclasses.replace(wire, method="POST")) == "mismatch"
+
+
+# --------------------------------------------------------------------------- parsing shortcuts
+# The Authorization value and the header index each have a fast way for what SDKs send; these
+# hold them to the general way for everything else too.
+
+_AUTH_PIECES = st.sampled_from([
+    "SDK-HMAC-SHA256", "SDK-HMAC-SM3", "SDK-SM2-SM3", "SDK-ECDSA-P256-SHA256", "SDK-HMAC-MD5",
+    "V11-HMAC-SHA256", "sdk-hmac-sha256", " ", "\t", ", ", ",", "/", ";", "=", "Access=",
+    "SignedHeaders=", "Signature=", "Credential=", "host", "x-sdk-date", "Host", "x sdk", "",
+    "AKID", "0123abcDEF", "zz", "20250314",
+])
+
+
+def _well_formed(algorithm: str, access: str, names: list[str], signature: str, pad: str) -> str:
+    return f"{pad}{algorithm} Access={access}, SignedHeaders={';'.join(names)}, Signature={signature}{pad}"
+
+
+def _outcome(parse, values):
+    try:
+        return parse(values)
+    except signing.SignatureError as exc:
+        return exc.reason, exc.message
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.lists(_AUTH_PIECES, max_size=12).map("".join),
+    st.builds(
+        _well_formed,
+        st.sampled_from(sorted(signing.ALGORITHMS) + ["SDK-HMAC-MD5", "SDK-", "SDK-hmac"]),
+        st.text("AKIDZ019/, -", min_size=0, max_size=8),
+        st.lists(st.text("hostx-sdkdateH;_ ", min_size=0, max_size=6), max_size=4),
+        st.text("0123456789abcdefABCDEFg", min_size=0, max_size=8),
+        st.sampled_from(["", " ", "\t", " \t"]),
+    ),
+))
+def test_the_authorization_shortcut_parses_as_the_step_by_step_grammar(value):
+    assert _outcome(signing.parse_authorization_values, [value]) == _outcome(
+        signing._parse_step_by_step, [value]
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(
+    st.tuples(st.text("aAzZ-_ \t\xe9", max_size=6), st.text("aZ09 \t;,=\xe9\xff", max_size=10)),
+    max_size=8,
+))
+def test_the_raw_header_index_matches_the_decoded_one(pairs):
+    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+    assert signing.index_raw_headers(raw) == signing.index_headers(pairs)

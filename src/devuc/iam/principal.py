@@ -125,13 +125,10 @@ async def from_token(rt: Runtime, token: str) -> Principal:
 
 
 def signed_request(
-    request: Request,
-    body: bytes,
-    headers: list[tuple[str, str]] | None = None,
-    index: dict[str, list[str]] | None = None,
+    request: Request, body: bytes, index: dict[str, list[str]] | None = None
 ) -> signing.SignedRequest:
-    """``headers``: the request's headers already decoded, and ``index`` indexed
-    (``signing.index_headers``), if the caller has them."""
+    """``index``: the request's headers already indexed (``signing.index_raw_headers``), if the
+    caller has them."""
     scope = request.scope
     target = scope.get("raw_path") or scope["path"].encode()
     if scope.get("query_string"):
@@ -139,7 +136,7 @@ def signed_request(
     return signing.SignedRequest(
         method=scope["method"],
         target=target.decode("latin-1"),
-        headers=headers if headers is not None else request.headers.items(),
+        headers=() if index is not None else request.headers.items(),
         body=body,
         index=index,
     )
@@ -213,8 +210,8 @@ async def _load_key(rt: Runtime, access: str) -> _KeyEntry | str:
 
 async def _from_signature(rt: Runtime, request: Request) -> Principal:
     settings = rt.settings
-    header_items = request.headers.items()
-    index = signing.index_headers(header_items)  # decoded and indexed once for every use below
+    # Decoded and indexed once, for every use below.
+    index = signing.index_raw_headers(request.scope["headers"])
     try:
         auth = signing.parse_authorization_values(index.get("authorization", ()))
     except signing.SignatureError as exc:
@@ -245,7 +242,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
     body = await _body(request, index)
     check = functools.partial(
         signing.verify,
-        signed_request(request, body, header_items, index),
+        signed_request(request, body, index),
         auth,
         key.secret,
         now=time.time(),
@@ -262,7 +259,7 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         await _signature_failed(rt, auth.access, exc.reason)
         error = _from_signature_error(exc)
         if settings.dev:  # what the server computed, for the client's author (no secret)
-            error.extra = signing.debug_view(signed_request(request, body, header_items, index), auth)
+            error.extra = signing.debug_view(signed_request(request, body, index), auth)
         raise error from exc
 
     project_id, domain_id = _first(index, "x-project-id"), _first(index, "x-domain-id")

@@ -96,6 +96,7 @@ __all__ = [
     "debug_view",
     "inactive_access_key",
     "index_headers",
+    "index_raw_headers",
     "is_signed",
     "is_signed_value",
     "mask_access_key",
@@ -135,7 +136,7 @@ class SignedRequest:
     ``encoding`` names the codec that turned the wire octets of ``target`` and of the header
     values into ``str``; it is used to get those octets back (ASGI and WSGI servers use
     ISO-8859-1, which maps every octet to one character). ``index``: ``index_headers(headers)``,
-    when the caller has already built it.
+    when the caller has already built it; ``headers`` may then be left empty.
     """
 
     method: str
@@ -217,6 +218,14 @@ _V11_AUTHORIZATION = re.compile(
     r"/(?P<service>[^,/]+), SignedHeaders=(?P<signed>[^,]*), Signature=(?P<sig>[0-9a-fA-F]+)"
 )
 _SIGNED_HEADER_NAME = re.compile(r"[0-9a-z!#$%&'*+.^_`|~-]+")
+# The whole of a well-formed SDK-* value in one match (what every SDK sends): the grammar above,
+# with the SignedHeaders names checked as part of the match. Anything it does not match goes the
+# step-by-step way, which names what is wrong.
+_HEADER_NAMES = r"[0-9a-z!#$%&'*+.^_`|~-]+(?:;[0-9a-z!#$%&'*+.^_`|~-]+)*"
+_WELL_FORMED_SDK = re.compile(
+    r"[ \t]*(SDK-[A-Z0-9-]+) Access=([^,/]+), "
+    rf"SignedHeaders=({_HEADER_NAMES}), Signature=([0-9a-fA-F]+)[ \t]*"
+)
 
 
 def _algorithm_label(value: str) -> str:
@@ -246,6 +255,16 @@ def parse_authorization(headers: Iterable[tuple[str, str]]) -> AuthorizationInfo
 
 def parse_authorization_values(values: Sequence[str]) -> AuthorizationInfo:
     """``parse_authorization`` given every value of the ``Authorization`` header."""
+    if len(values) == 1:
+        match = _WELL_FORMED_SDK.fullmatch(values[0])
+        if match is not None and match[1] in ALGORITHMS:
+            algorithm, access, signed, signature = match.groups()
+            return AuthorizationInfo(algorithm, access, tuple(signed.split(";")), signature)
+    return _parse_step_by_step(values)
+
+
+def _parse_step_by_step(values: Sequence[str]) -> AuthorizationInfo:
+    """The grammar applied one part at a time, so that a refusal says which part is wrong."""
     if not values:
         raise SignatureError("missing", "x-auth-token not found")
     if len(values) > 1:
@@ -516,6 +535,21 @@ def index_headers(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     index: dict[str, list[str]] = {}
     for name, value in headers:
         index.setdefault(name.lower(), []).append(value.strip(" \t"))
+    return index
+
+
+def index_raw_headers(raw: Iterable[tuple[bytes, bytes]], encoding: str = "latin-1") -> dict[str, list[str]]:
+    """``index_headers`` straight from an ASGI scope's ``headers`` (octets), decoded with
+    ``encoding`` (the ``SignedRequest.encoding`` the index goes with)."""
+    index: dict[str, list[str]] = {}
+    for name, value in raw:
+        key = name.decode(encoding).lower()
+        text = value.decode(encoding).strip(" \t")
+        values = index.get(key)
+        if values is None:
+            index[key] = [text]
+        else:
+            values.append(text)
     return index
 
 
