@@ -244,3 +244,44 @@ def test_key_rotation_keeps_old_tokens_valid(server: Server, account):
         for token in (before, after, newest):
             r = c.get("/v3/auth/projects", headers={"X-Auth-Token": token})
             assert r.status_code == 200, r.text
+
+
+def _stored_hash(server: Server, user_id: str, replace_with: str | None = None) -> str:
+    """The user's stored password hash, after putting ``replace_with`` in its place if given."""
+    from sqlalchemy import select, update
+
+    from devuc.config import Settings
+    from devuc.runtime import Runtime
+    from devuc.store import tables as t
+
+    async def run() -> str:
+        rt = Runtime.open(Settings(data_dir=server.data_dir, database_url=server.database_url))
+        try:
+            if replace_with is not None:
+                async with rt.store.write(affects_auth=False) as conn:
+                    await conn.execute(update(t.users).where(t.users.c.id == user_id)
+                                       .values(password_hash=replace_with))
+            async with rt.store.read() as conn:
+                return (await conn.execute(select(t.users.c.password_hash)
+                                           .where(t.users.c.id == user_id))).scalar_one()
+        finally:
+            await rt.close()
+
+    return asyncio.run(run())
+
+
+def test_a_hash_with_older_parameters_is_replaced_at_the_next_login(server: Server, account):
+    from argon2 import PasswordHasher, extract_parameters
+
+    older = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1).hash(account["password"])
+    _stored_hash(server, account["user_id"], replace_with=older)
+    with server.client() as c:
+        wrong = password_body(account["user_name"], "Wrong-passw0rd", account["account_name"])
+        assert c.post("/v3/auth/tokens", json=wrong).status_code == 401
+        assert _stored_hash(server, account["user_id"]) == older  # only a success re-hashes
+        get_token(c, account)
+        current = _stored_hash(server, account["user_id"])
+        params = extract_parameters(current)
+        assert (params.memory_cost, params.time_cost, params.parallelism) == (7 * 1024, 5, 1)
+        get_token(c, account)  # the new hash verifies, and stays
+        assert _stored_hash(server, account["user_id"]) == current

@@ -36,7 +36,7 @@ from .identity import (
     show_time,
     token_state,
 )
-from .passwords import check_password, generate_password, hash_password, verify_password
+from .passwords import check_password, generate_password, hash_password, rehashed, verify_password
 from .tokens import new_payload
 
 log = logging.getLogger("devuc.iam")
@@ -366,6 +366,7 @@ async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, 
         raise ApiError("IAM.0082")
     if user.access_mode == "console":
         raise ApiError("IAM.0081")
+    new_hash = await rehashed(user.password_hash, login.password)
     # The reads first, outside the write transaction: on SQLite they run on the event loop's own
     # connection, while each statement of a write is a hand-off to the driver's thread.
     async with rt.store.read() as conn:
@@ -380,6 +381,12 @@ async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, 
             .where(t.users.c.id == user.id)
             .values(last_login_us=now, last_pwd_auth_us=now)
         )
+        if new_hash is not None:  # unless the password has changed since it was read
+            await conn.execute(
+                update(t.users)
+                .where(t.users.c.id == user.id, t.users.c.password_hash == user.password_hash)
+                .values(password_hash=new_hash)
+            )
     token = await rt.keyring.issue(payload)
     return token, state
 
