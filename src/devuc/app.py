@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, metrics
 from .audit import AuditTrail
@@ -36,6 +37,37 @@ log = logging.getLogger("devuc")
 SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
 
 
+class DevucApp(FastAPI):
+    """FastAPI, except that requests for the routes marked ``http.lean`` enter at devuc's own
+    middleware (``RequestContext``, then rate limit, audit and ``LeanRoutes``). The framework's
+    outer layers (its 500 page, its telemetry hooks, its body-size limit) do nothing for them:
+    devuc answers its own 500s and limits bodies itself, and telemetry is off. Everything else
+    takes the framework's whole stack, as before."""
+
+    lean_paths: frozenset[tuple[str, str]] = frozenset()
+    _front: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        layer = stack
+        while layer is not None and not isinstance(layer, RequestContext):
+            layer = getattr(layer, "app", None)  # each layer keeps the next as .app
+        self._front = layer
+        return stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self._front is not None
+            and scope["type"] == "http"
+            and (scope["method"], scope["path"]) in self.lean_paths
+            and not self.root_path
+        ):
+            scope["app"] = self
+            await self._front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.open(settings)
     readiness = Readiness(runtime.store)
@@ -51,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
             await snapshots.stop()
         await runtime.close()
 
-    app = FastAPI(
+    app = DevucApp(
         title="devuc",
         version=__version__,
         description="Self-hosted IAM and CodeArts User Center compatible API.",
@@ -116,7 +148,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.openapi = lambda: _openapi(app)
     # The calls a permission service answers most skip the framework's routing (see http.lean).
     routers = (app.router, iam_router, codearts_router, private_access_router)
-    app.add_middleware(LeanRoutes, routes=_lean_routes(routers))
+    lean_routes = _lean_routes(routers)
+    app.lean_paths = frozenset(lean_routes)
+    app.add_middleware(LeanRoutes, routes=lean_routes)
     app.add_middleware(AuditTrail, runtime=runtime)  # inside RequestContext: sees the request id
     app.add_middleware(
         RateLimit,
