@@ -38,6 +38,9 @@ def outcome(status: int, refusals: authz.RequestRefusals | None = None) -> str:
     return "ok" if status < 400 else "failed"
 
 
+_RECORD = insert(t.audit_events)  # built once; each record binds its values
+
+
 class AuditTrail:
     """ASGI middleware that records what the trail is for, once the answer has left."""
 
@@ -72,7 +75,8 @@ class AuditTrail:
         try:
             async with self.runtime.store.write(affects_auth=False) as conn:
                 await conn.execute(
-                    insert(t.audit_events).values(
+                    _RECORD,
+                    dict(
                         at_us=now_us(),
                         request_id=state.get("request_id", ""),
                         account_id=who.account_id if who else None,
@@ -84,7 +88,7 @@ class AuditTrail:
                         status=status,
                         outcome=outcome(status, refusals),
                         reason=refusals.summary() or None,
-                    )
+                    ),
                 )
         except Exception as exc:  # the answer is out; losing a record must not break serving
             log.error("audit record not written: %s (request %s)", type(exc).__name__,

@@ -6,12 +6,13 @@ functions here; services receive the Principal and never read headers.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, exists, literal, select
+from sqlalchemy import Select, and_, bindparam, exists, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store import tables as t
@@ -114,6 +115,40 @@ def _admin_member(user_id_col):
     )
 
 
+@functools.cache
+def _principal_query(scoped: bool) -> Select:
+    """What a principal is made of, for a user of an account and, if ``scoped``, a project:
+    built once, run with bound values (the hot paths' cache misses and every login run it)."""
+    project_name = (
+        select(t.region_projects.c.name)
+        .where(
+            t.region_projects.c.id == bindparam("project_id"),
+            t.region_projects.c.account_id == bindparam("account_id"),
+            t.region_projects.c.enabled.is_(True),
+        )
+        .scalar_subquery()
+        if scoped
+        else literal(None)
+    )
+    return (
+        select(
+            t.users.c.name,
+            t.users.c.is_owner,
+            t.users.c.tokens_valid_after_us,
+            t.accounts.c.name.label("account_name"),
+            _admin_member(t.users.c.id).label("is_admin"),
+            project_name.label("project_name"),
+        )
+        .join_from(t.users, t.accounts, t.users.c.account_id == t.accounts.c.id)
+        .where(
+            t.users.c.id == bindparam("user_id"),
+            t.users.c.account_id == bindparam("account_id"),
+            t.users.c.enabled.is_(True),
+            t.accounts.c.enabled.is_(True),
+        )
+    )
+
+
 async def load_principal(
     conn: AsyncConnection,
     user_id: str,
@@ -125,36 +160,10 @@ async def load_principal(
 ) -> tuple[Principal | None, int]:
     """The principal for an enabled user of an enabled account (None otherwise), and the user's
     token cut-off time (tokens issued before it are revoked)."""
-    project_name = (
-        select(t.region_projects.c.name)
-        .where(
-            t.region_projects.c.id == project_id,
-            t.region_projects.c.account_id == account_id,
-            t.region_projects.c.enabled.is_(True),
-        )
-        .scalar_subquery()
-        if project_id
-        else literal(None)
-    )
-    row = (
-        await conn.execute(
-            select(
-                t.users.c.name,
-                t.users.c.is_owner,
-                t.users.c.tokens_valid_after_us,
-                t.accounts.c.name.label("account_name"),
-                _admin_member(t.users.c.id).label("is_admin"),
-                project_name.label("project_name"),
-            )
-            .join_from(t.users, t.accounts, t.users.c.account_id == t.accounts.c.id)
-            .where(
-                t.users.c.id == user_id,
-                t.users.c.account_id == account_id,
-                t.users.c.enabled.is_(True),
-                t.accounts.c.enabled.is_(True),
-            )
-        )
-    ).first()
+    values = {"user_id": user_id, "account_id": account_id}
+    if project_id:
+        values["project_id"] = project_id
+    row = (await conn.execute(_principal_query(bool(project_id)), values)).first()
     if row is None or (project_id and row.project_name is None):
         return None, 0
     principal = Principal(
@@ -172,6 +181,11 @@ async def load_principal(
     return principal, row.tokens_valid_after_us
 
 
+_REVOKED = select(t.token_revocations.c.audit_id).where(
+    t.token_revocations.c.audit_id == bindparam("audit_id")
+)
+
+
 async def token_state(conn: AsyncConnection, payload: TokenPayload) -> TokenState:
     principal, valid_after = await load_principal(
         conn,
@@ -182,13 +196,7 @@ async def token_state(conn: AsyncConnection, payload: TokenPayload) -> TokenStat
         expires_us=payload.expires_us,
         audit_id=payload.audit_id,
     )
-    revoked = (
-        await conn.execute(
-            select(t.token_revocations.c.audit_id).where(
-                t.token_revocations.c.audit_id == payload.audit_id
-            )
-        )
-    ).first() is not None
+    revoked = (await conn.execute(_REVOKED, {"audit_id": payload.audit_id})).first() is not None
     if principal is None or revoked or payload.issued_us < valid_after:
         status = "revoked"
     elif payload.expires_us <= now_us():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -288,7 +288,11 @@ def parse_password_login(body: Any) -> PasswordLogin:
     )
 
 
-async def _find_login_user(conn: AsyncConnection, login: PasswordLogin):
+@functools.cache
+def _login_user_query(by: str, domain_id: bool, domain_name: bool) -> Select:
+    """The user a password login names, ``by`` "id", "name" or "owner" (the account owner named
+    by the account's name), within the account named by id and/or name when given. Built once
+    per shape, run with bound values."""
     cols = (
         t.users.c.id,
         t.users.c.name,
@@ -303,25 +307,43 @@ async def _find_login_user(conn: AsyncConnection, login: PasswordLogin):
         .where(t.login_failures.c.user_id == t.users.c.id)
         .label("has_failures"),
     )
-    base = select(*cols).join_from(t.users, t.accounts, t.users.c.account_id == t.accounts.c.id)
-    account_filter = []
-    if login.domain_id:
-        account_filter.append(t.accounts.c.id == login.domain_id)
-    if login.domain_name:
-        account_filter.append(t.accounts.c.name == login.domain_name)
+    where = {
+        "id": [t.users.c.id == bindparam("user")],
+        "name": [t.users.c.name == bindparam("user")],
+        "owner": [t.users.c.is_owner.is_(True), t.accounts.c.name == bindparam("user")],
+    }[by]
+    if domain_id:
+        where.append(t.accounts.c.id == bindparam("domain_id"))
+    if domain_name:
+        where.append(t.accounts.c.name == bindparam("domain_name"))
+    return (
+        select(*cols)
+        .join_from(t.users, t.accounts, t.users.c.account_id == t.accounts.c.id)
+        .where(*where)
+    )
+
+
+async def _find_login_user(conn: AsyncConnection, login: PasswordLogin):
+    domain = {"domain_id": login.domain_id, "domain_name": login.domain_name}
+    shape = (bool(login.domain_id), bool(login.domain_name))
+
+    async def first(by: str, user: str):
+        return (await conn.execute(_login_user_query(by, *shape), {"user": user, **domain})).first()
+
     if login.user_id:
-        return (await conn.execute(base.where(t.users.c.id == login.user_id, *account_filter))).first()
-    row = (await conn.execute(base.where(t.users.c.name == login.user_name, *account_filter))).first()
-    if row is None:
-        # The account owner may also sign in with the account name (spec/iam.md §3.1).
-        row = (
-            await conn.execute(
-                base.where(
-                    t.users.c.is_owner.is_(True), t.accounts.c.name == login.user_name, *account_filter
-                )
-            )
-        ).first()
-    return row
+        return await first("id", login.user_id)
+    # The account owner may also sign in with the account name (spec/iam.md §3.1).
+    return await first("name", login.user_name) or await first("owner", login.user_name)
+
+
+_SCOPE_PROJECT = {
+    by: select(t.region_projects.c.id).where(
+        t.region_projects.c.account_id == bindparam("account_id"),
+        t.region_projects.c.enabled.is_(True),
+        column == bindparam("value"),
+    )
+    for by, column in (("id", t.region_projects.c.id), ("name", t.region_projects.c.name))
+}
 
 
 async def _resolve_scope(conn: AsyncConnection, login: PasswordLogin, account_id: str, account_name: str):
@@ -332,12 +354,10 @@ async def _resolve_scope(conn: AsyncConnection, login: PasswordLogin, account_id
             raise denied
         if login.project_domain_name and login.project_domain_name != account_name:
             raise denied
-        where = [t.region_projects.c.account_id == account_id, t.region_projects.c.enabled.is_(True)]
-        if login.project_id:
-            where.append(t.region_projects.c.id == login.project_id)
-        else:
-            where.append(t.region_projects.c.name == login.project_name)
-        project_id = (await conn.execute(select(t.region_projects.c.id).where(*where))).scalar()
+        by, value = ("id", login.project_id) if login.project_id else ("name", login.project_name)
+        project_id = (
+            await conn.execute(_SCOPE_PROJECT[by], {"account_id": account_id, "value": value})
+        ).scalar()
         if project_id is None:
             raise denied
         return project_id
@@ -346,6 +366,19 @@ async def _resolve_scope(conn: AsyncConnection, login: PasswordLogin, account_id
     if login.scope_domain_name and login.scope_domain_name != account_name:
         raise denied
     return None
+
+
+_FORGET_FAILURES = delete(t.login_failures).where(t.login_failures.c.user_id == bindparam("user_id"))
+_LOGGED_IN = (
+    update(t.users)
+    .where(t.users.c.id == bindparam("user_id"))
+    .values(last_login_us=bindparam("now"), last_pwd_auth_us=bindparam("now"))
+)
+_REHASHED = (
+    update(t.users)
+    .where(t.users.c.id == bindparam("user_id"), t.users.c.password_hash == bindparam("old"))
+    .values(password_hash=bindparam("new"))
+)
 
 
 async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, TokenState]:
@@ -375,17 +408,11 @@ async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, 
         state = await token_state(conn, payload)
     async with rt.store.write(affects_auth=False) as conn:  # last login time only
         if user.has_failures:
-            await conn.execute(delete(t.login_failures).where(t.login_failures.c.user_id == user.id))
-        await conn.execute(
-            update(t.users)
-            .where(t.users.c.id == user.id)
-            .values(last_login_us=now, last_pwd_auth_us=now)
-        )
+            await conn.execute(_FORGET_FAILURES, {"user_id": user.id})
+        await conn.execute(_LOGGED_IN, {"user_id": user.id, "now": now})
         if new_hash is not None:  # unless the password has changed since it was read
             await conn.execute(
-                update(t.users)
-                .where(t.users.c.id == user.id, t.users.c.password_hash == user.password_hash)
-                .values(password_hash=new_hash)
+                _REHASHED, {"user_id": user.id, "old": user.password_hash, "new": new_hash}
             )
     token = await rt.keyring.issue(payload)
     return token, state
