@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import authz
+from .http import ANSWERED_KEY
+from .metrics import CLIENT_CLOSED
 from .runtime import Runtime
 from .store import tables as t
 from .store.db import now_us
@@ -52,19 +54,15 @@ class AuditTrail:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
         refusals = authz.begin_request(self.runtime.settings.enforcement, scope)
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answered = scope[ANSWERED_KEY]  # RequestContext, outside this, notes the status there
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send)
         finally:
-            if status and (scope["method"] in MUTATING or status in DENIED or refusals.refusals):
+            status = answered[0]
+            if status != CLIENT_CLOSED and (
+                scope["method"] in MUTATING or status in DENIED or refusals.refusals
+            ):
                 await self._record(scope, status, refusals)
 
     async def _record(self, scope: Scope, status: int, refusals: authz.RequestRefusals) -> None:

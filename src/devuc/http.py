@@ -133,6 +133,12 @@ class LeanRoutes:
         await response(scope, receive, send)
 
 
+# Where RequestContext keeps, in the scope, the one-item list holding the answer's status
+# (CLIENT_CLOSED until the answer starts): the middleware inside it read it there rather than
+# each wrapping ``send`` again.
+ANSWERED_KEY = "devuc.answered"
+
+
 class RequestContext:
     """Gives every request an id (``X-Request-Id`` / ``X-IAM-Trace-Id`` on the response) and
     refuses bodies over the size limit before they are read whole (413 ``APIGW.0201``).
@@ -160,6 +166,7 @@ class RequestContext:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, answered: list[int]) -> None:
         rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
         scope.setdefault("state", {})["request_id"] = rid
+        scope[ANSWERED_KEY] = answered
         begin_request()
         id_headers = [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", f"token_null_{rid}".encode())]
 

@@ -86,14 +86,19 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     if cached is not None:
         return cached
     rt = runtime(request)
-    headers = request.headers
-    authorization = headers.get("authorization")
+    authorization = auth_token = None  # the first of each, as Starlette's Headers.get finds them
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"x-auth-token" and auth_token is None:
+            auth_token = value.decode("latin-1")
     if authorization is not None and (
-        signing.is_signed_value(authorization) or signing.is_signed(headers.items())
+        signing.is_signed_value(authorization) or signing.is_signed(request.headers.items())
     ):
         who = await _from_signature(rt, request)
-    elif headers.get("x-auth-token"):
-        who = await from_token(rt, headers["x-auth-token"])
+    elif auth_token:
+        who = await from_token(rt, auth_token)
     elif body_token:
         who = await from_token(rt, body_token)
     else:
@@ -280,7 +285,8 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
             metrics.auth_failure("inactive_key")
             raise _from_signature_error(signing.inactive_access_key(auth.access))
         rt.cache.put(scope_key, who, generation)
-    await _signature_succeeded(rt, key, now)
+    if key.failed_signatures or _last_use(key) < now - LAST_USE_RESOLUTION_US:
+        await _signature_succeeded(rt, key, now)
     return who
 
 
@@ -291,6 +297,10 @@ async def _body(request: Request, index: dict[str, list[str]]) -> bytes:
             and "content-length" not in index and "transfer-encoding" not in index):
         return b""
     return await request.body()
+
+
+def _last_use(key: _KeyEntry) -> int:
+    return max(key.last_use_us or 0, _last_use_written.get(key.access, 0))
 
 
 async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
@@ -304,8 +314,7 @@ async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
             )
         _last_use_written[key.access] = now
         return
-    last = max(key.last_use_us or 0, _last_use_written.get(key.access, 0))
-    if last < now - LAST_USE_RESOLUTION_US:
+    if _last_use(key) < now - LAST_USE_RESOLUTION_US:
         rt.deferred.set(_TOUCH_KEY, key.access, {"key": key.access, "now": now})
         _last_use_written[key.access] = now
 

@@ -228,6 +228,9 @@ _WELL_FORMED_SDK = re.compile(
 )
 
 
+_COMMON_LABEL = HMAC_SHA256 + " "
+
+
 def _algorithm_label(value: str) -> str:
     return value.strip(" \t").split(" ", 1)[0]
 
@@ -243,6 +246,8 @@ def is_signed(headers: Iterable[tuple[str, str]]) -> bool:
 
 def is_signed_value(authorization: str) -> bool:
     """``is_signed`` for one ``Authorization`` value."""
+    if authorization.startswith(_COMMON_LABEL):  # what nearly every signed request starts with
+        return True
     return _ALGORITHM_LABEL.fullmatch(_algorithm_label(authorization)) is not None
 
 
