@@ -8,9 +8,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import time
 from dataclasses import dataclass, replace
 
 from fastapi import Request
@@ -245,20 +243,14 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         raise ApiError("IAM.0081")
 
     body = await _body(request, index)
-    check = functools.partial(
-        signing.verify,
-        signed_request(request, body, index),
-        auth,
-        key.secret,
-        now=time.time(),
-        max_skew_seconds=settings.signature_max_skew_seconds,
-        security_token=key.security_token,
-    )
+    arguments = (signed_request(request, body, index), auth, key.secret)
+    options = {"now": now / 1e6, "max_skew_seconds": settings.signature_max_skew_seconds,
+               "security_token": key.security_token}
     try:
         if auth.algorithm in SLOW_ALGORITHMS:
-            await asyncio.to_thread(check)
+            await asyncio.to_thread(signing.verify, *arguments, **options)
         else:
-            check()
+            signing.verify(*arguments, **options)
     except signing.SignatureError as exc:
         metrics.signature_failure(exc.reason)
         await _signature_failed(rt, auth.access, exc.reason)

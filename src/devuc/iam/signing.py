@@ -657,16 +657,14 @@ def _query_candidates(query: str, encoding: str) -> Iterator[str]:
 
 
 def _string_to_sign(auth: AuthorizationInfo, date: str, canonical_hash: bytes) -> bytes:
-    lines = [auth.algorithm, date]
     if auth.algorithm == V11_HMAC_SHA256:
-        lines.append(auth.credential_scope)
-    lines.append(canonical_hash.hex())
-    return "\n".join(lines).encode()
+        return f"{auth.algorithm}\n{date}\n{auth.credential_scope}\n{canonical_hash.hex()}".encode()
+    return f"{auth.algorithm}\n{date}\n{canonical_hash.hex()}".encode()
 
 
 def _headers_part(signed_headers: Sequence[str], values: dict[str, str]) -> str:
     """The header lines, the blank line and the signed-header list of a canonical request."""
-    lines = "".join(f"{name}:{values[name]}\n" for name in signed_headers)
+    lines = "".join([f"{name}:{values[name]}\n" for name in signed_headers])
     return f"{lines}\n{';'.join(signed_headers)}\n"
 
 
