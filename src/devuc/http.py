@@ -134,8 +134,8 @@ class LeanRoutes:
 
 
 # Where RequestContext keeps, in the scope, the one-item list holding the answer's status
-# (CLIENT_CLOSED until the answer starts): the middleware inside it read it there rather than
-# each wrapping ``send`` again.
+# (CLIENT_CLOSED until the answer starts): middleware inside it reads it there rather than
+# wrapping ``send`` again.
 ANSWERED_KEY = "devuc.answered"
 
 
