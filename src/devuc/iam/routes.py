@@ -42,13 +42,15 @@ def _links(request: Request, *, self_only: bool = False) -> dict:
     "/v3/auth/tokens",
     tags=["tokens"],
     summary="Get a token by password",
-    **documented(ok=s.TokenResponse, status=201, body=s.PasswordTokenRequest, headers={"X-Subject-Token": "the new token"}),
+    **documented(ok=s.TokenResponse, status=201, body=s.PasswordTokenRequest, headers={"X-Subject-Token": "the new token"},
+                 parameters=[parameter("nocatalog", description="Any value: leave out the catalogue.")]),
 )
-async def create_token(request: Request, nocatalog: str | None = None):
+@lean()
+async def create_token(request: Request):
     rt = runtime(request)
     login = service.parse_password_login(await _iam_body(request))
     token, state = await service.issue_password_token(rt, login)
-    body = service.token_body(state, bool(nocatalog), base_url(request), rt.region_ids)
+    body = service.token_body(state, bool(query_value(request, "nocatalog")), base_url(request), rt.region_ids)
     return JSONResponse({"token": body}, status_code=201, headers={"X-Subject-Token": token})
 
 
