@@ -312,3 +312,35 @@ def test_temporary_key_with_the_token_in_the_body(server: Server, account):
         body["auth"]["identity"]["token"]["id"] = "MIInot-a-token"
         r = c.post("/v3.0/OS-CREDENTIAL/securitytokens", json=body)
         assert r.status_code == 401 and r.json()["error_code"] == "APIGW.0301"
+
+
+def test_a_good_signature_ends_a_run_of_bad_ones(server: Server):
+    acct = server.bootstrap()
+    ak, sk = acct["access"], acct["secret"]
+    with server.client() as c:
+        for _ in range(3):  # five bad ones are one short of the lock, each time
+            for _ in range(5):
+                assert c.get("/v3/auth/projects", headers=_sign(server, ak, "y" * 40)).status_code == 401
+            assert c.get("/v3/auth/projects", headers=_sign(server, ak, sk)).status_code == 200
+
+
+def test_a_signed_call_shows_in_the_keys_last_use_time(server: Server):
+    from support import get_token
+
+    acct = server.bootstrap()
+    ak, sk = acct["access"], acct["secret"]
+    with server.client() as c:
+        headers = {"X-Auth-Token": get_token(c, acct)}
+
+        def last_use() -> datetime:
+            r = c.get(f"/v3.0/OS-CREDENTIAL/credentials/{ak}", headers=headers)
+            assert r.status_code == 200
+            return datetime.strptime(r.json()["credential"]["last_use_time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+        before = last_use()
+        called_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+        assert c.get("/v3/auth/projects", headers=_sign(server, ak, sk)).status_code == 200
+        deadline = time.monotonic() + 10  # written shortly after the answer, batched
+        while (seen := last_use()) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert seen > before and seen >= called_at

@@ -296,7 +296,8 @@ def _last_use(key: _KeyEntry) -> int:
 
 
 async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
-    """End a run of bad signatures, and keep last_use_time to within a minute."""
+    """End a run of bad signatures, or bring last_use_time up to within a minute: called only
+    when one of the two is due."""
     if key.failed_signatures:
         async with rt.store.write() as conn:  # the cached failure count changes: invalidate
             await conn.execute(
@@ -304,11 +305,9 @@ async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
                 .where(t.access_keys.c.access == key.access)
                 .values(failed_signatures=0, last_use_us=now)
             )
-        _last_use_written[key.access] = now
-        return
-    if _last_use(key) < now - LAST_USE_RESOLUTION_US:
+    else:
         rt.deferred.set(_TOUCH_KEY, key.access, {"key": key.access, "now": now})
-        _last_use_written[key.access] = now
+    _last_use_written[key.access] = now
 
 
 async def _signed_project(
