@@ -127,21 +127,15 @@ async def from_token(rt: Runtime, token: str) -> Principal:
     return state.principal
 
 
-def signed_request(
-    request: Request, body: bytes, index: dict[str, list[str]] | None = None
-) -> signing.SignedRequest:
-    """``index``: the request's headers already indexed (``signing.index_raw_headers``), if the
-    caller has them."""
+def signed_request(request: Request, body: bytes, index: dict[str, list[str]]) -> signing.SignedRequest:
+    """The request as signature verification reads it; ``index``: its headers as
+    ``signing.index_raw_headers`` indexed them."""
     scope = request.scope
     target = scope.get("raw_path") or scope["path"].encode()
     if scope.get("query_string"):
         target += b"?" + scope["query_string"]
     return signing.SignedRequest(
-        method=scope["method"],
-        target=target.decode("latin-1"),
-        headers=() if index is not None else request.headers.items(),
-        body=body,
-        index=index,
+        method=scope["method"], target=target.decode("latin-1"), headers=(), body=body, index=index
     )
 
 

@@ -217,11 +217,12 @@ _V11_AUTHORIZATION = re.compile(
     r"[A-Z0-9-]+ Credential=(?P<ak>[^,/]+)/(?P<date>[0-9]{8})/(?P<region>[^,/]+)"
     r"/(?P<service>[^,/]+), SignedHeaders=(?P<signed>[^,]*), Signature=(?P<sig>[0-9a-fA-F]+)"
 )
-_SIGNED_HEADER_NAME = re.compile(r"[0-9a-z!#$%&'*+.^_`|~-]+")
+_HEADER_NAME = r"[0-9a-z!#$%&'*+.^_`|~-]+"  # a lower-case HTTP token
+_SIGNED_HEADER_NAME = re.compile(_HEADER_NAME)
 # The whole of a well-formed SDK-* value in one match (what every SDK sends): the grammar above,
 # with the SignedHeaders names checked as part of the match. Anything it does not match goes the
 # step-by-step way, which names what is wrong.
-_HEADER_NAMES = r"[0-9a-z!#$%&'*+.^_`|~-]+(?:;[0-9a-z!#$%&'*+.^_`|~-]+)*"
+_HEADER_NAMES = rf"{_HEADER_NAME}(?:;{_HEADER_NAME})*"
 _WELL_FORMED_SDK = re.compile(
     r"[ \t]*(SDK-[A-Z0-9-]+) Access=([^,/]+), "
     rf"SignedHeaders=({_HEADER_NAMES}), Signature=([0-9a-fA-F]+)[ \t]*"
