@@ -10,8 +10,8 @@ import secrets
 import string
 from concurrent.futures import ThreadPoolExecutor
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+import nacl.pwhash.argon2id as _argon2id
+from nacl.exceptions import CryptoError
 
 from ..errors import ApiError
 
@@ -20,8 +20,8 @@ SPECIALS = "~`!@#$%^&*()-_=+\\|[{}];:'\",<.>/? "
 
 def _return_large_blocks_to_the_os() -> None:
     """Each argon2id hash allocates and frees a block of its memory cost (megabytes). glibc's malloc raises its mmap
-    threshold to the largest block freed, so after the first hash such blocks come from the heap
-    and stay in the process: each worker's resident size would grow by that block per malloc
+    threshold to the largest block freed, so after the first hash such blocks would come from the
+    heap and stay in the process: each worker's resident size would grow by that block per malloc
     arena that ever hashed. A fixed threshold (set before the first hash) keeps blocks over 1 MiB
     mmap-ed, and unmapped as soon as they are freed. Elsewhere than glibc: nothing to do."""
     try:
@@ -35,15 +35,36 @@ _return_large_blocks_to_the_os()
 
 # argon2id with OWASP's 7 MiB, 5 passes, 1 lane: one of the settings its password storage guidance
 # lists as equally strong (46 MiB/1, 19 MiB/2, 12 MiB/3, 9 MiB/4, 7 MiB/5). Of those it costs the
-# least CPU here: a verify took 18 ms against 30 ms for 19 MiB/2 (README). Hashes carry
-# their parameters: older ones keep verifying, and a successful login re-hashes them (rehashed).
-_hasher = PasswordHasher(time_cost=5, memory_cost=7 * 1024, parallelism=1)
+# least CPU here (README). Computed by libsodium (PyNaCl), whose AVX2 code verifies in about
+# two thirds of the reference implementation's time; its hashes are the standard encoded form
+# ("$argon2id$v=19$m=7168,t=5,p=1$salt$hash"), so hashes from any argon2 library verify, and
+# a successful login re-hashes those made with other parameters (rehashed).
+ALGORITHM = "argon2id"
+MEMORY_KIB = 7 * 1024
+TIME_COST = 5
+PARALLELISM = 1  # libsodium hashes with one lane (and verifies any number)
+_CURRENT = f"${ALGORITHM}$v=19$m={MEMORY_KIB},t={TIME_COST},p={PARALLELISM}$"
+
+
+def _hash(password: str) -> str:
+    return _argon2id.str(password.encode(), opslimit=TIME_COST, memlimit=MEMORY_KIB * 1024).decode()
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches; False on a mismatch or a hash that is not one (any argon2i
+    or argon2id hash in the standard encoded form is one)."""
+    try:
+        return _argon2id.verify(password_hash.encode(), password.encode())
+    except (CryptoError, UnicodeError):
+        return False
+
+
 # A fixed hash to spend the same time on unknown users as on known ones.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = _hash(secrets.token_urlsafe(16))
 
 
-# Hashing runs on a thread of its own: it never blocks the event loop, and each worker process
-# holds one argon2 buffer at most (about 50 hashes a second per worker).
+# Hashing runs on a thread of its own: it never blocks the event loop (libsodium releases the GIL),
+# and each worker process holds one argon2 buffer at most (about 70 hashes a second per worker).
 _HASHING_THREADS = 1
 # (Not at a lower CPU priority: a low-priority thread descheduled while it holds the GIL would
 # stall the event loop behind it; a full run at nice 5 showed a 124 ms p99.)
@@ -55,27 +76,25 @@ async def _off_loop(function, *args):
 
 
 async def hash_password(password: str) -> str:
-    return await _off_loop(_hasher.hash, password)
+    return await _off_loop(_hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    def _verify() -> bool:
-        try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+    def _check() -> bool:
+        return _verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
 
-    return await _off_loop(_verify)
+    return await _off_loop(_check)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when ``password_hash`` was not made with today's algorithm and parameters."""
+    return not password_hash.startswith(_CURRENT)
 
 
 async def rehashed(password_hash: str, password: str) -> str | None:
     """A new hash of ``password`` (just verified against ``password_hash``) when the stored hash
     was made with other parameters than today's; None when it is current."""
-    try:
-        outdated = _hasher.check_needs_rehash(password_hash)
-    except (InvalidHashError, ValueError):
-        outdated = True
-    return await hash_password(password) if outdated else None
+    return await hash_password(password) if needs_rehash(password_hash) else None
 
 
 def _classes(password: str) -> int:
