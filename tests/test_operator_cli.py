@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -196,6 +199,19 @@ def test_access_keys(store: Store, acme: dict):
         assert store.json("key", "delete", access, *a) == {"deleted": {"access": access}}
     assert store.json("key", "list", *a, "--user", "dave") == {"credentials": [], "total": 0}
     store.fails(1, "key", "delete", key["access"], *a, error="IAM.0004")
+
+
+def test_a_narrow_terminal_shows_identifiers_whole(store: Store, acme: dict):
+    """In a listing the identifier column is never wrapped: an access key copied from an
+    80-column (or narrower) terminal is the whole key. Run as a process, as a user runs it."""
+    store.run("user", "create", "erin", "--account", "acme")
+    key = store.json("key", "create", "--account", "acme", "--user", "erin")["credential"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "devuc.cli", "key", "list", "--account", "acme", "--user", "erin",
+         *store.args], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "COLUMNS": "60", "NO_COLOR": "1"}, check=True).stdout
+    assert key["access"] in shown, shown
+    assert max(map(len, shown.splitlines())) <= 60
 
 
 def test_projects_members_and_roles(store: Store, acme: dict):

@@ -303,11 +303,13 @@ def cell(value: Any) -> str:
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[dict], **kw: Any) -> Table:
-    """A table of ``rows`` (dicts) showing ``columns``; every cell escaped for Rich markup."""
+    """A table of ``rows`` (dicts) showing ``columns``; every cell escaped for Rich markup. The
+    first column is the rows' identifier: it is never wrapped, so it can be copied whole from a
+    narrow terminal; the others fold."""
     columns = list(columns)
     t = Table(title=escape(title), **kw)
-    for column in columns:
-        t.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        t.add_column(column, no_wrap=True) if i == 0 else t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*(escape(cell(row.get(c))) for c in columns))
     return t
