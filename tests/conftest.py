@@ -4,7 +4,15 @@ with `devuc bootstrap`, exactly as a user would make them."""
 from __future__ import annotations
 
 
+import os
+
 import pytest
+
+# pytest-xdist's worker processes run with COLUMNS=80 and LINES=24 in their environment. Rich
+# fixes a console's width from COLUMNS when the console is made (at import), so every CLI table
+# printed in a worker would be cut to 80 columns; the CLI tests choose their own width.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 from support import Server, new_postgres_database, require_postgres, start_server
 

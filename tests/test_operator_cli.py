@@ -204,10 +204,10 @@ def test_access_keys(store: Store, acme: dict):
 def test_a_narrow_terminal_shows_identifiers_whole(store: Store, acme: dict):
     """In a listing the identifier column is never wrapped: an access key copied from an
     80-column (or narrower) terminal is the whole key. Run as a process, as a user runs it."""
-    store.run("user", "create", "erin", "--account", "acme")
-    key = store.json("key", "create", "--account", "acme", "--user", "erin")["credential"]
+    store.run("user", "create", "nia", "--account", "acme")
+    key = store.json("key", "create", "--account", "acme", "--user", "nia")["credential"]
     shown = subprocess.run(
-        [sys.executable, "-m", "devuc.cli", "key", "list", "--account", "acme", "--user", "erin",
+        [sys.executable, "-m", "devuc.cli", "key", "list", "--account", "acme", "--user", "nia",
          *store.args], capture_output=True, text=True, timeout=60,
         env={**os.environ, "COLUMNS": "60", "NO_COLOR": "1"}, check=True).stdout
     assert key["access"] in shown, shown

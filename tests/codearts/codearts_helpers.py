@@ -152,10 +152,10 @@ def add(actor: Actor, project_id: str, member: Actor, role_id: int | None = None
 
 def codearts_cli(server: Server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """The CodeArts sub-app of the CLI, run as its own module (the same Typer app the main
-    `devuc` command mounts as `devuc codearts`)."""
+    `devuc` command mounts as `devuc codearts`), in a terminal wide enough for whole cells."""
     return subprocess.run(
         [sys.executable, "-m", "devuc.codearts.cli", *args, *server.store_args],
-        capture_output=True, text=True, env={**os.environ, **server.env}, check=check, timeout=120,
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", **server.env}, check=check, timeout=120,
         stdin=subprocess.DEVNULL,
     )
 
