@@ -4,7 +4,10 @@ with `devuc bootstrap`, exactly as a user would make them."""
 from __future__ import annotations
 
 
+import fcntl
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +42,28 @@ def server(request, tmp_path_factory) -> Server:
 def account(server: Server):
     """A fresh account (owner, admin group, region projects, access key) on the server."""
     return server.bootstrap()
+
+
+@pytest.fixture(autouse=True)
+def _one_alone(request):
+    """Under pytest-xdist, a test marked ``alone`` (a bound on wall-clock time that an issue sets)
+    runs while the other worker waits between tests, so it does not share the cores with another
+    test. Every test holds a shared lock on one file for its duration and an ``alone`` test an
+    exclusive one; a second lock, taken briefly on the way in, keeps a waiting ``alone`` test from
+    being overtaken by the other worker's next test."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    folder = Path(tempfile.gettempdir()) / f"devuc-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}"
+    folder.mkdir(exist_ok=True)
+    alone = request.node.get_closest_marker("alone") is not None
+    with open(folder / "turnstile", "a") as turnstile, open(folder / "room", "a") as room:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)

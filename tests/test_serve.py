@@ -12,6 +12,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from support import free_port
 
@@ -67,11 +68,12 @@ def test_serve_from_toml_and_env_then_ctrl_c(tmp_path):
     assert out.count(b'"secret"') == 1
 
 
+@pytest.mark.alone
 def test_a_first_start_answers_health_within_3_seconds(tmp_path):
     """From the command to the first /health answer, migrations and the first account included.
-    The suite shares the machine's cores with its other tests, so up to three first starts (each
-    in an empty folder) are timed and the quickest is held to the bound: a devuc that needs
-    longer fails all three."""
+    It runs with no other test beside it (``alone``), and the machine may still be shared, so up
+    to three first starts (each in an empty folder) are timed and the quickest is held to the
+    bound: a devuc that needs longer fails all three."""
     seen = []
     for attempt in range(3):
         port, folder = free_port(), tmp_path / f"start-{attempt}"
