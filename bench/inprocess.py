@@ -50,7 +50,8 @@ def _scope(req) -> dict:
 
 
 async def _call(app, scope: dict) -> int:
-    body = scope.pop("body", b"")
+    scope = dict(scope)  # the app gets a scope of its own, without the request body kept in it
+    body = scope.pop("body")
     status = 0
 
     async def receive():
@@ -61,21 +62,26 @@ async def _call(app, scope: dict) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(dict(scope), receive, send)
+    await app(scope, receive, send)
     return status
 
 
 async def _drive(app, scopes: list[dict], count: int) -> tuple[float, float]:
     """µs per request: wall time, and the event-loop thread's CPU time."""
     for scope in scopes:  # warm every principal's cache entries
-        status = await _call(app, scope)
-        if not 200 <= status < 300:
-            raise SystemExit(f"{scope['path']} answered {status}")
+        await _answered(app, scope)
     started, cpu = time.perf_counter(), time.thread_time()
     n = len(scopes)
     for i in range(count):
-        await _call(app, scopes[i % n])
+        await _answered(app, scopes[i % n])
     return ((time.perf_counter() - started) / count * 1e6, (time.thread_time() - cpu) / count * 1e6)
+
+
+async def _answered(app, scope: dict) -> None:
+    """One call, which must succeed: a timing of error answers would mean nothing."""
+    status = await _call(app, scope)
+    if not 200 <= status < 300:
+        raise SystemExit(f"{scope['path']} answered {status}")
 
 
 def main() -> None:

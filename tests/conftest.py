@@ -44,26 +44,36 @@ def account(server: Server):
     return server.bootstrap()
 
 
+@pytest.fixture(scope="session")
+def _locks():
+    """The two lock files the xdist workers of this run share (None outside xdist), opened once."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield None
+        return
+    folder = Path(tempfile.gettempdir()) / f"devuc-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "turnstile", "a") as turnstile, open(folder / "room", "a") as room:
+        yield turnstile, room
+
+
 @pytest.fixture(autouse=True)
-def _one_alone(request):
+def _one_alone(request, _locks):
     """Under pytest-xdist, a test marked ``alone`` (a bound on wall-clock time that an issue sets)
     runs while the other worker waits between tests, so it does not share the cores with another
     test. Every test holds a shared lock on one file for its duration and an ``alone`` test an
     exclusive one; a second lock, taken briefly on the way in, keeps a waiting ``alone`` test from
     being overtaken by the other worker's next test."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
+    if _locks is None:
         yield
         return
-    folder = Path(tempfile.gettempdir()) / f"devuc-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}"
-    folder.mkdir(exist_ok=True)
+    turnstile, room = _locks
     alone = request.node.get_closest_marker("alone") is not None
-    with open(folder / "turnstile", "a") as turnstile, open(folder / "room", "a") as room:
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(room, fcntl.LOCK_UN)
+    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+    finally:
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        fcntl.flock(room, fcntl.LOCK_UN)

@@ -309,7 +309,10 @@ def table(title: str, columns: Iterable[str], rows: Iterable[dict], **kw: Any) -
     columns = list(columns)
     t = Table(title=escape(title), **kw)
     for i, column in enumerate(columns):
-        t.add_column(column, no_wrap=True) if i == 0 else t.add_column(column, overflow="fold")
+        if i == 0:
+            t.add_column(column, no_wrap=True)
+        else:
+            t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*(escape(cell(row.get(c))) for c in columns))
     return t
