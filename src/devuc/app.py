@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     @lean()
     async def health(request: Request):
-        await runtime.store.generation()  # the database answers
+        await runtime.fresh_generation()  # the database answers
         return JSONResponse({"status": "ok", "version": __version__})
 
     # docs/observability.md: readiness (database and schema) and the Prometheus metrics.

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_body
 from .metrics import CLIENT_CLOSED, LEAN_ROUTE_KEY
-from .runtime import begin_request
+from .runtime import RECEIVED_KEY, begin_request
 from .validation import parse_json
 
 log = logging.getLogger("devuc")
@@ -165,9 +165,10 @@ class RequestContext:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, answered: list[int]) -> None:
         rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
         scope[ANSWERED_KEY] = answered
-        begin_request()
+        begin_request(state.get(RECEIVED_KEY))
         id_headers = [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", f"token_null_{rid}".encode())]
 
         async def send_with_ids(message: Message) -> None:

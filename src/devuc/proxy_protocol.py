@@ -17,7 +17,9 @@ parser, which refuses them) and the header is ignored.
 an untrusted peer it adds nothing but one dictionary copy when the connection opens; on one from a
 trusted peer it strips a PROXY v2 preamble if the first bytes carry its signature, takes the client
 address from it, and exposes the endpoint ID. Each request's ASGI scope carries an
-:class:`Ingress` under ``scope["state"][INGRESS_KEY]``; :func:`vpc_endpoint` reads it.
+:class:`Ingress` under ``scope["state"][INGRESS_KEY]``; :func:`vpc_endpoint` reads it. The
+protocol also notes when each request began to arrive (``scope["state"][RECEIVED_KEY]``), for
+the store's shared generation reads.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from time import monotonic_ns
 from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from .runtime import RECEIVED_KEY
 
 log = logging.getLogger("devuc.ingress")
 
@@ -248,6 +253,8 @@ class ProxyProtocolHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         self.app_state = {**self.app_state, INGRESS_KEY: Ingress(peer, trusted)}
 
     def data_received(self, data: bytes) -> None:
+        # When a request began to arrive: a store read sent after it may answer it (devuc/store/db.py).
+        self.app_state[RECEIVED_KEY] = monotonic_ns()
         if self._preamble is None:
             super().data_received(data)
             return

@@ -35,14 +35,14 @@ class Runtime:
 
     async def fresh_generation(self) -> int:
         """Read the store generation and bring the cache up to it; returns it for cache puts.
-        Within one request it is read once, however many caches the request consults."""
+        Within one request it is read once, however many caches the request consults, by a read
+        sent after the request arrived."""
         memo = _request_generation.get()
-        if memo:
-            return memo[0]
-        generation = self.cache.sync(await self.store.generation())
-        if memo is not None:
-            memo.append(generation)
-        return generation
+        if memo is None:
+            return self.cache.sync(await self.store.generation())
+        if memo.generation is None:
+            memo.generation = self.cache.sync(await self.store.generation(memo.received_ns))
+        return memo.generation
 
     @cached_property
     def region_ids(self) -> list[str]:
@@ -62,10 +62,24 @@ async def with_runtime(settings: Settings, work):
         await rt.close()
 
 
+# Where `devuc serve`'s HTTP protocol notes, in each request's scope["state"], when the
+# request's first bytes were read (time.monotonic_ns()).
+RECEIVED_KEY = "devuc.received_ns"
+
+
+class _RequestGeneration:
+    __slots__ = ("received_ns", "generation")
+
+    def __init__(self, received_ns: int | None) -> None:
+        self.received_ns = received_ns
+        self.generation: int | None = None
+
+
 # Set by the HTTP layer at the start of each request (each runs in a task of its own).
-_request_generation: ContextVar[list[int] | None] = ContextVar("request_generation", default=None)
+_request_generation: ContextVar[_RequestGeneration | None] = ContextVar("request_generation", default=None)
 
 
-def begin_request() -> None:
-    """Start a request: its first cache consultation reads the store generation."""
-    _request_generation.set([])
+def begin_request(received_ns: int | None = None) -> None:
+    """Start a request that arrived at ``received_ns`` (None: unknown, taken as now): its first
+    cache consultation reads the store generation."""
+    _request_generation.set(_RequestGeneration(received_ns))

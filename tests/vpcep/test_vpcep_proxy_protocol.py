@@ -4,6 +4,7 @@ VPC endpoint of a request (devuc/proxy_protocol.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from uvicorn.config import Config
@@ -20,6 +21,7 @@ from devuc.proxy_protocol import (
     parse,
     vpc_endpoint,
 )
+from devuc.runtime import RECEIVED_KEY
 from vpcep_helpers import SIGNATURE, proxy_v2, tlv, vpce_tlv
 
 ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -156,7 +158,9 @@ class Protocol(ProxyProtocolHttp):
     settings = IngressSettings(TrustedProxies(["127.0.0.2"]), 0xEA, 0x01)
 
 
-async def serve_bytes(chunks: list[bytes], peer: str) -> tuple[list[dict], Transport]:
+async def serve_bytes(chunks: list[bytes], peer: str, times: list[int] | None = None) -> tuple[list[dict], Transport]:
+    """Feed ``chunks`` to the protocol as reads from ``peer``; ``times`` gets the monotonic clock
+    before each read and after the last."""
     seen: list[dict] = []
 
     async def app(scope, receive, send):
@@ -170,8 +174,12 @@ async def serve_bytes(chunks: list[bytes], peer: str) -> tuple[list[dict], Trans
     transport = Transport((peer, 50000))
     protocol.connection_made(transport)
     for chunk in chunks:
+        if times is not None:
+            times.append(time.monotonic_ns())
         protocol.data_received(chunk)
         await asyncio.sleep(0)
+    if times is not None:
+        times.append(time.monotonic_ns())
     for _ in range(50):
         if transport.buffer.count(b"HTTP/1.1 204") >= len(seen) and seen:
             break
@@ -210,3 +218,16 @@ async def test_protocol_untrusted_peer_is_not_parsed():
 async def test_protocol_malformed_header_closes():
     seen, transport = await serve_bytes([proxy_v2(version=3) + REQUEST], "127.0.0.2")
     assert seen == [] and transport.closed and transport.buffer == b""
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "127.0.0.2"])
+async def test_each_request_notes_when_its_first_bytes_were_read(peer):
+    """For the store's shared reads (devuc/store/db.py): a request's time is that of the read
+    its request line began in, on a kept-alive connection too."""
+    second = REQUEST.replace(b"/x", b"/y")
+    times: list[int] = []
+    seen, _ = await serve_bytes([REQUEST + second[:10], second[10:], REQUEST], peer, times)
+    assert [s["path"] for s in seen] == ["/x", "/y", "/x"]
+    stamps = [s["state"][RECEIVED_KEY] for s in seen]
+    assert times[0] <= stamps[0] == stamps[1] <= times[1]
+    assert times[2] <= stamps[2] <= times[3]

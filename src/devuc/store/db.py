@@ -11,6 +11,7 @@ hand-off to a driver thread would. Writes, which may wait for the write lock, st
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import mmap
 import os
@@ -120,12 +121,13 @@ class Store:
             if generation is not None and self._generation_file is not None:
                 self._generation_file.raise_to(generation)  # before the write is answered
 
-    async def generation(self) -> int:
-        """The store generation: one primary-key read, or on SQLite mostly none (see
-        _GenerationReader)."""
+    async def generation(self, received_ns: int | None = None) -> int:
+        """The store generation as of a moment after ``received_ns`` (the monotonic clock when the
+        asking request arrived; None: now): a primary-key read, shared on PostgreSQL by the
+        requests that arrived before it was sent, on SQLite mostly none (see _GenerationReader)."""
         if self._generation_reader is None:
             self._generation_reader = await _GenerationReader.open(self.url, self._generation_file)
-        return await self._generation_reader.read()
+        return await self._generation_reader.read(received_ns)
 
     async def close(self) -> None:
         if self._generation_reader is not None:
@@ -172,7 +174,8 @@ class _InLoopConnection:
 class _GenerationReader:
     """Reads the store generation on the cheapest exact path each database offers.
 
-    PostgreSQL: one round trip on an asyncpg pool. SQLite: every process on the machine shares a
+    PostgreSQL: a round trip on an asyncpg pool, shared by the requests that arrived before it
+    was sent (`_SharedRead`). SQLite: every process on the machine shares a
     small memory-mapped file beside the database (`GenerationFile`) that each writer raises to the
     generation it committed, before it answers; reading it costs no system call. The database's
     own counter is read too, at most once a second, so a writer that died between its commit and
@@ -183,6 +186,7 @@ class _GenerationReader:
         self._pg = pg_pool
         self._file = file
         self._checked_at = 0.0
+        self._latest: _SharedRead | None = None  # PostgreSQL: the read made last
 
     @classmethod
     async def open(cls, url: str, file: GenerationFile | None) -> _GenerationReader:
@@ -199,9 +203,14 @@ class _GenerationReader:
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         return cls(pg_pool=await asyncpg.create_pool(dsn, min_size=1, max_size=4))
 
-    async def read(self) -> int:
+    async def read(self, received_ns: int | None = None) -> int:
+        """The generation as of a moment after ``received_ns`` (``time.monotonic_ns()`` when the
+        caller's request arrived; None: as of now)."""
         if self._pg is not None:
-            return await self._pg.fetchval(GENERATION_SQL)
+            latest = self._latest
+            if latest is None or not latest.serves(received_ns):
+                latest = self._latest = _SharedRead(self._pg)
+            return await asyncio.shield(latest.task)
         if self._file is None:  # an in-memory database: no other process to share with
             return self._sqlite.execute(GENERATION_SQL).fetchone()[0]
         now = time.monotonic()
@@ -215,6 +224,42 @@ class _GenerationReader:
             self._sqlite.close()
         else:
             await self._pg.close()
+
+
+class _SharedRead:
+    """One generation read on PostgreSQL, which every request that arrived before its statement
+    was sent may take as its own. Such a request was sent after its client heard of any write it
+    could expect to see, so the write had committed before the statement began: on every node
+    the very next request still sees it. Under load, one round trip then serves all the requests
+    a worker took in while the previous one was under way, instead of one each, and no more
+    than one read waits for a connection. It runs as a task of its own, so a request that goes
+    away does not cancel it under the others."""
+
+    __slots__ = ("sent_ns", "task")
+
+    def __init__(self, pool) -> None:
+        self.sent_ns: int | None = None  # until the statement goes out, any request may share it
+        self.task = asyncio.ensure_future(self._run(pool))
+        self.task.add_done_callback(_retrieved)
+
+    async def _run(self, pool) -> int:
+        async with pool.acquire() as conn:
+            self.sent_ns = time.monotonic_ns()
+            return await conn.fetchval(GENERATION_SQL)
+
+    def serves(self, received_ns: int | None) -> bool:
+        """Whether a request that arrived at ``received_ns`` (None: now) may take this answer."""
+        if self.sent_ns is None:
+            return not self.task.done()  # done unsent: it failed to get a connection
+        if received_ns is None or self.sent_ns <= received_ns:
+            return False
+        return not self.task.done() or (not self.task.cancelled() and self.task.exception() is None)
+
+
+def _retrieved(task: asyncio.Future) -> None:
+    """Mark a failure as seen: each caller that waited has had it raised already."""
+    if not task.cancelled():
+        task.exception()
 
 
 class GenerationFile:
