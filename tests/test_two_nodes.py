@@ -118,3 +118,39 @@ def test_concurrent_writes_through_both_nodes(nodes):
         assert sorted(ids) == sorted([acct["user_id"], *users])  # creator + each user exactly once
         in_group = ca.get(f"/v3/groups/{group}/users", headers=admin).json()["users"]
         assert sorted(u["id"] for u in in_group) == sorted(users)
+
+
+def test_a_change_is_seen_by_the_next_request_to_a_busy_node(nodes):
+    """While node b is kept busy (its requests then share generation reads, devuc/store/db.py),
+    a token revoked through node a is refused by b's very next request, every time."""
+    import threading
+
+    a, b = nodes
+    acct = a.bootstrap()
+    with a.client() as ca, b.client() as cb:
+        busy = {"X-Auth-Token": get_token(ca, acct)}
+        stop = threading.Event()
+        answered: list[int] = []
+
+        def keep_busy() -> None:
+            with b.client() as client:
+                while not stop.is_set():
+                    answered.append(client.get("/v3/auth/projects", headers=busy).status_code)
+
+        load = [threading.Thread(target=keep_busy) for _ in range(6)]
+        for thread in load:
+            thread.start()
+        try:
+            for _ in range(30):
+                token = get_token(ca, acct)
+                headers = {"X-Auth-Token": token}
+                assert cb.get("/v3/auth/projects", headers=headers).status_code == 200  # cached on b
+                revoked = ca.delete("/v3/auth/tokens", headers={**headers, "X-Subject-Token": token})
+                assert revoked.status_code == 204
+                r = cb.get("/v3/auth/projects", headers=headers)
+                assert r.status_code == 401 and r.json()["error_code"] == "APIGW.0307"
+        finally:
+            stop.set()
+            for thread in load:
+                thread.join()
+        assert len(answered) > 100 and set(answered) == {200}
