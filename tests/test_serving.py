@@ -219,3 +219,26 @@ async def test_the_turn_counts_open_connections_and_forgets_closed_ones():
         server.close()
         await server.wait_closed()
         sock.close()
+
+
+async def test_a_serve_worker_puts_what_exists_once_started_out_of_the_collectors_sight(tmp_path, monkeypatch):
+    """`devuc serve`'s workers (app_from_env) freeze the objects that exist once the app has
+    started, so full collections no longer walk them (devuc/app.py); an app made with plain
+    create_app, as a test or an embedding program makes it, leaves its process's collector alone."""
+    import gc
+
+    from devuc.app import SETTINGS_ENV, app_from_env, create_app
+    from devuc.config import Settings
+
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'devuc.db'}")
+    monkeypatch.setenv(SETTINGS_ENV, settings.model_dump_json())
+    gc.unfreeze()
+    try:
+        plain = create_app(settings)
+        async with plain.router.lifespan_context(plain):
+            assert gc.get_freeze_count() == 0
+        worker = app_from_env()
+        async with worker.router.lifespan_context(worker):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -68,7 +69,9 @@ class DevucApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, freeze_at_start: bool = False) -> FastAPI:
+    """``freeze_at_start``: for a process that serves this one app (a `devuc serve` worker), move
+    everything that exists once it has started out of the cyclic garbage collector's sight."""
     runtime = Runtime.open(settings)
     readiness = Readiness(runtime.store)
     # This worker's metrics snapshot, which /metrics of the other workers adds (devuc/metrics.py).
@@ -78,6 +81,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         if snapshots is not None:
             snapshots.start()
+        if freeze_at_start:
+            # The modules, the app and its tables are some 130,000 objects that live as long as
+            # the process. Left to the collector, each full collection walked them all and held
+            # the event loop for 50-85 ms (a p99 of 25-50 ms at 32 connections on PostgreSQL);
+            # frozen, they are never walked again. Their own garbage is collected first.
+            gc.collect()
+            gc.freeze()
         yield
         if snapshots is not None:
             await snapshots.stop()
@@ -206,4 +216,4 @@ def app_from_env() -> FastAPI:
     """Factory used by `devuc serve` workers: settings arrive resolved through the environment."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate(json.loads(raw)) if raw else Settings.load()
-    return create_app(settings)
+    return create_app(settings, freeze_at_start=True)
