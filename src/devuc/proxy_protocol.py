@@ -14,7 +14,8 @@ ranges). From any other peer a PROXY preamble is not even looked for (the bytes 
 parser, which refuses them) and the header is ignored.
 
 :class:`ProxyProtocolHttp` is the uvicorn HTTP protocol ``devuc serve`` runs. On a connection from
-an untrusted peer it adds nothing but one dictionary copy when the connection opens; on one from a
+an untrusted peer it adds nothing but one dictionary copy when the connection opens (and the clock
+reading below); on one from a
 trusted peer it strips a PROXY v2 preamble if the first bytes carry its signature, takes the client
 address from it, and exposes the endpoint ID. Each request's ASGI scope carries an
 :class:`Ingress` under ``scope["state"][INGRESS_KEY]``; :func:`vpc_endpoint` reads it. The
