@@ -71,7 +71,7 @@ class AuditTrail:
         route = scope.get("route")
         client = scope.get("client")
         try:
-            async with self.runtime.store.write(affects_auth=False) as conn:
+            async with self.runtime.store.write(affects_auth=False, small=True) as conn:
                 await conn.execute(
                     _RECORD,
                     dict(

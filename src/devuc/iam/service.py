@@ -406,7 +406,7 @@ async def issue_password_token(rt: Runtime, login: PasswordLogin) -> tuple[str, 
         project_id = await _resolve_scope(conn, login, user.account_id, user.account_name)
         payload = new_payload(user.id, user.account_id, project_id, settings.token_ttl_seconds)
         state = await token_state(conn, payload)
-    async with rt.store.write(affects_auth=False) as conn:  # last login time only
+    async with rt.store.write(affects_auth=False, small=True) as conn:  # last login time only
         if user.has_failures:
             await conn.execute(_FORGET_FAILURES, {"user_id": user.id})
         await conn.execute(_LOGGED_IN, {"user_id": user.id, "now": now})
@@ -422,7 +422,7 @@ async def _record_login_failure(rt: Runtime, user_id: str) -> None:
     settings = rt.settings
     now = now_us()
     window_start = now - settings.login_failure_window_minutes * 60_000_000
-    async with rt.store.write(affects_auth=False) as conn:  # password login only
+    async with rt.store.write(affects_auth=False, small=True) as conn:  # password login only
         await conn.execute(insert(t.login_failures).values(user_id=user_id, at_us=now))
         await conn.execute(
             delete(t.login_failures).where(
