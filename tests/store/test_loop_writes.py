@@ -4,12 +4,14 @@ driver's thread when another writer holds it (devuc/store/db.py, Store.write).""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import time
 
 import pytest
 from sqlalchemy import func, insert, select
 
+from devuc.store import db
 from devuc.store import tables as t
 from devuc.store.db import Store
 from devuc.store.migrate import upgrade
@@ -88,3 +90,23 @@ async def test_a_small_write_that_fails_leaves_nothing(store):
     async with store.write(affects_auth=False, small=True) as conn:  # the lock was let go
         await conn.execute(insert(t.audit_events), record("r4"))
     assert await recorded(store) == ["r4"]
+
+
+async def test_the_loops_commits_are_checkpointed_on_the_driver_thread(store, tmp_path, monkeypatch):
+    """The loop's connections never run SQLite's automatic checkpoint; every so many of their
+    commits, one runs on the driver's thread and brings the database file up to date."""
+    monkeypatch.setattr(db, "LOOP_COMMITS_PER_CHECKPOINT", 5)
+
+    def in_the_database_file() -> int:  # the file alone, without its write-ahead log
+        copy = tmp_path / "copy.db"
+        shutil.copy(tmp_path / "devuc.db", copy)
+        with sqlite3.connect(copy) as conn:
+            return conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+
+    for i in range(5):
+        async with store.write(affects_auth=False, small=True) as conn:
+            await conn.execute(insert(t.audit_events), record(f"c{i}"))
+        if i == 3:
+            assert in_the_database_file() == 0
+    await asyncio.wait_for(store._checkpointing, 10)
+    assert in_the_database_file() == 5

@@ -6,13 +6,16 @@ second process (``devuc bootstrap`` beside ``devuc serve``) simply waits its tur
 
 On SQLite, reads run on the event loop through a plain (synchronous) connection: in WAL mode a
 reader never waits for a writer, and reading a few rows takes microseconds, far less than the
-hand-off to a driver thread would. Writes, which may wait for the write lock, stay on aiosqlite.
+hand-off to a driver thread would. Writes, which may wait for the write lock, stay on aiosqlite,
+except small ones that change no authorisation decision (``write(small=True)``): those run on the
+event loop when the lock is free at once, and leave the log's checkpoints to the driver's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import mmap
 import os
 import sqlite3
@@ -29,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from .tables import store_generation
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+log = logging.getLogger("devuc.store")
 
 
 def now_us() -> int:
@@ -51,7 +56,8 @@ def make_engine(url: str) -> AsyncEngine:
     )
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+                      autocheckpoint: bool = True) -> None:
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync_engine, "connect")
@@ -63,6 +69,8 @@ def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int = SQLIT
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -82,6 +90,8 @@ _BUMP = (
 # database's own counter: the bound on staleness after a writer died between its commit and its
 # file update, or after a change made outside devuc.
 GENERATION_FILE_TRUST_SECONDS = 1.0
+# Commits on the event loop's connections between two checkpoints of the log (Store._after_loop_commit).
+LOOP_COMMITS_PER_CHECKPOINT = 100
 
 
 class Store:
@@ -97,7 +107,13 @@ class Store:
         )
         # Small writes that move no caches, tried on the event loop first (see write()); a
         # writer that finds the lock taken is not kept waiting there.
-        self._loop_writer = _in_loop_engine(url, busy_timeout_ms=0) if self._generation_path else None
+        # The log's automatic checkpoint (about 9 ms per 1,000 pages) would fall to whichever
+        # commit crosses its threshold; these commits leave it to the driver's thread.
+        self._loop_writer = (
+            _in_loop_engine(url, busy_timeout_ms=0, autocheckpoint=False) if self._generation_path else None
+        )
+        self._loop_commits = 0
+        self._checkpointing: asyncio.Task | None = None
         # Opened now, so that a file this process may not use fails here, not after a commit.
         self._generation_file = GenerationFile(self._generation_path) if self._generation_path else None
 
@@ -133,6 +149,7 @@ class Store:
                     raise
                 else:
                     conn.commit()
+                    self._after_loop_commit()
                 finally:
                     conn.close()
                 return
@@ -144,6 +161,24 @@ class Store:
                 generation = (await conn.execute(_BUMP)).scalar() if affects_auth else None
             if generation is not None and self._generation_file is not None:
                 self._generation_file.raise_to(generation)  # before the write is answered
+
+    def _after_loop_commit(self) -> None:
+        """Every LOOP_COMMITS_PER_CHECKPOINT commits on the loop's connections, checkpoint the
+        log on the driver's thread (a few hundred pages at most: SQLite's own threshold is
+        1,000), so that it stays short even when no other writer comes by."""
+        self._loop_commits += 1
+        if self._loop_commits >= LOOP_COMMITS_PER_CHECKPOINT and (
+            self._checkpointing is None or self._checkpointing.done()
+        ):
+            self._loop_commits = 0
+            self._checkpointing = asyncio.ensure_future(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the next one will catch up; never fail a request for it
+            log.warning("log checkpoint failed: %s", type(exc).__name__)
 
     def _begin_on_loop(self) -> Connection | None:
         """A write transaction on a connection of the event loop's, or None when SQLite's write
@@ -165,6 +200,8 @@ class Store:
         return await self._generation_reader.read(received_ns)
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
         if self._generation_reader is not None:
             await self._generation_reader.close()
             self._generation_reader = None
@@ -178,14 +215,14 @@ class Store:
         await self.engine.dispose()
 
 
-def _in_loop_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+def _in_loop_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, autocheckpoint: bool = True) -> Engine:
     parsed = make_url(url)
     engine = create_engine(
         parsed.set(drivername="sqlite"),
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         hide_parameters=True,
     )
-    _configure_sqlite(engine, busy_timeout_ms)
+    _configure_sqlite(engine, busy_timeout_ms, autocheckpoint)
     return engine
 
 
