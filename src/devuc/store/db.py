@@ -105,10 +105,9 @@ class Store:
         self._generation_path = (
             Path(os.path.realpath(database) + "-generation") if database and database != ":memory:" else None
         )
-        # Small writes that move no caches, tried on the event loop first (see write()); a
-        # writer that finds the lock taken is not kept waiting there.
-        # The log's automatic checkpoint (about 9 ms per 1,000 pages) would fall to whichever
-        # commit crosses its threshold; these commits leave it to the driver's thread.
+        # Small writes tried on the event loop first (see write()): a busy timeout of zero, so
+        # the loop is never kept waiting for the lock, and no automatic checkpoint (about 9 ms
+        # per 1,000 pages), which _after_loop_commit leaves to the driver's thread.
         self._loop_writer = (
             _in_loop_engine(url, busy_timeout_ms=0, autocheckpoint=False) if self._generation_path else None
         )
