@@ -141,16 +141,9 @@ class Store:
         if small and not affects_auth and self._loop_writer is not None:
             conn = self._begin_on_loop()
             if conn is not None:
-                try:
+                with conn, conn.get_transaction():  # commits, or rolls back on an error; closes
                     yield _InLoopConnection(conn)
-                except BaseException:
-                    conn.rollback()
-                    raise
-                else:
-                    conn.commit()
-                    self._after_loop_commit()
-                finally:
-                    conn.close()
+                self._after_loop_commit()
                 return
         async with self.engine.connect() as conn:
             if self.is_sqlite:
