@@ -48,11 +48,15 @@ def build_roles(client: httpx.Client, token: str) -> list[str]:
     return r.json()["result"]["role_ids"]
 
 
-def without_audit(snapshot: dict) -> dict:
+def undated(snapshot: dict) -> dict:
     out = copy.deepcopy(snapshot)
     out.pop("created_at")
-    out["tables"].pop("audit_events")
     return out
+
+
+def audit_trail(server: Server) -> list[dict]:
+    out = server.cli("audit", "--json", "--limit", "10000").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def test_reset_empty_then_seed_and_logins_keep_working(dev: Server):
@@ -61,7 +65,7 @@ def test_reset_empty_then_seed_and_logins_keep_working(dev: Server):
         assert c.post("/_devuc/reset", json={"to": "empty"}).json() == {"status": "ok", "to": "empty"}
         assert login(c).status_code == 401
         tables = c.get("/_devuc/snapshot").json()["tables"]
-        assert all(not t["rows"] for name, t in tables.items() if name != "audit_events"), tables
+        assert "audit_events" not in tables and all(not t["rows"] for t in tables.values()), tables
         assert c.post("/_devuc/reset", json={"to": "seed"}).status_code == 200
         fresh = login(c)
         assert fresh.status_code == 201, fresh.text  # the token keys survived both resets
@@ -84,14 +88,45 @@ def test_snapshot_round_trip(dev: Server):
                    json={"user": {"name": "added-later", "domain_id": "dec0de00000000000000000000000001"}})
         assert r.status_code == 201, r.text
         changed = c.get("/_devuc/snapshot").json()
-        assert without_audit(changed) != without_audit(before)
+        assert undated(changed) != undated(before)
 
         r = c.post("/_devuc/snapshot", content=json.dumps(before))
         assert r.status_code == 200, r.text
         after = c.get("/_devuc/snapshot").json()
-        assert without_audit(after) == without_audit(before)
-        audit = before["tables"]["audit_events"]["rows"]
-        assert after["tables"]["audit_events"]["rows"][: len(audit)] == audit
+        assert undated(after) == undated(before)
+
+
+def test_the_audit_trail_outlives_resets_and_imports(dev: Server):
+    """The trail is the deployment's record, not data of the store: snapshots leave it out, and
+    reset and import neither erase nor rewrite it; they are recorded in it."""
+    with dev.client() as c:
+        assert login(c, user="dev-developer").status_code == 201
+        assert c.post("/v3/auth/tokens", json=password_body(
+            "dev-developer", "Wrong-passw0rd-1", DEV_ACCOUNT["account_name"])).status_code == 401
+        time.sleep(0.5)  # audit rows are written once the answer is out
+        before = audit_trail(dev)
+        assert any(e["action"] == "POST /v3/auth/tokens" and e["status"] == 401 for e in before)
+        snapshot = c.get("/_devuc/snapshot").json()
+        assert "audit_events" not in snapshot["tables"]
+
+        # A snapshot as earlier versions wrote it, with a trail of its own: loaded, its trail passed over.
+        forged = copy.deepcopy(snapshot)
+        forged["tables"]["audit_events"] = {
+            "columns": ["id", "at_us", "request_id", "account_id", "user_id", "action", "target",
+                        "source", "vpc_endpoint", "status", "outcome", "reason"],
+            "rows": [[1, 1, "f" * 32, None, None, "POST /forged", "/forged", "10.0.0.1", None, 200, "ok", None]],
+        }
+        assert c.post("/_devuc/reset", json={"to": "empty"}).status_code == 200
+        assert c.post("/_devuc/snapshot", json=forged).status_code == 200
+        assert c.post("/_devuc/reset", json={"to": "seed"}).status_code == 200
+        time.sleep(0.5)
+        after = audit_trail(dev)
+
+    # newest first: what was there before is still there, unchanged, below the three state calls
+    assert after[-len(before):] == before
+    assert [(e["action"], e["status"]) for e in after[: len(after) - len(before)]] == [
+        ("POST /_devuc/reset", 200), ("POST /_devuc/snapshot", 200), ("POST /_devuc/reset", 200)]
+    assert not any(e["action"] == "POST /forged" for e in after)
 
 
 def test_import_is_seen_by_the_next_request(dev: Server):
@@ -161,32 +196,44 @@ def test_outside_dev_mode_only_the_operator(plain: Server):
 
 
 def test_postgresql_round_trip(tmp_path):
-    """On PostgreSQL too; after an import the serial counters are past the imported ids (the
-    audit trail goes on recording)."""
+    """On PostgreSQL too; after an import the serial counters are past the imported ids, and the
+    audit trail (a serial table that no import touches) goes on recording."""
     require_postgres()
     url = new_postgres_database()
     srv = start_server(tmp_path, url, args=("--dev",))
+    wrong = password_body("dev-developer", "Wrong-passw0rd-1", DEV_ACCOUNT["account_name"])
     try:
         with srv.client() as c:
-            for _ in range(3):  # audited calls: rows with serial ids
-                assert login(c).status_code == 201
+            assert login(c).status_code == 201
+            assert c.post("/v3/auth/tokens", json=wrong).status_code == 401  # a login_failures row
             time.sleep(0.5)  # audit rows are written once the answer is out
+            trail = audit_trail(srv)
             snapshot = c.get("/_devuc/snapshot").json()
-            imported = snapshot["tables"]["audit_events"]["rows"]
-            assert len(imported) >= 3
-            # Rows with ids the database's counter has not reached yet (as from another database).
-            top = max(row[0] for row in imported)
-            imported += [[top + n, *imported[-1][1:]] for n in range(1, 21)]
+            failures = snapshot["tables"]["login_failures"]
+            assert failures["columns"] == ["id", "user_id", "at_us"] and len(failures["rows"]) == 1
+            # Rows with ids the database's counter has not reached yet (as from another database),
+            # of another user and long past, so that they lock nobody out.
+            users = snapshot["tables"]["users"]
+            name, uid = users["columns"].index("name"), users["columns"].index("id")
+            owner = next(row[uid] for row in users["rows"] if row[name] == "dev-owner")
+            top = failures["rows"][0][0]
+            failures["rows"] += [[top + n, owner, 1] for n in range(1, 21)]
             assert c.post("/_devuc/reset", json={"to": "empty"}).status_code == 200
             assert login(c).status_code == 401
             assert c.post("/_devuc/snapshot", json=snapshot).status_code == 200
-            for _ in range(3):
-                assert login(c).status_code == 201
-            time.sleep(0.5)
-            rows = c.get("/_devuc/snapshot").json()["tables"]["audit_events"]["rows"]
-            assert rows[: len(imported)] == imported and len(rows) >= len(imported) + 3
+            for _ in range(2):
+                assert c.post("/v3/auth/tokens", json=wrong).status_code == 401
+            assert login(c).status_code == 201  # which forgets the developer's failures
+            assert c.post("/v3/auth/tokens", json=wrong).status_code == 401
+            rows = c.get("/_devuc/snapshot").json()["tables"]["login_failures"]["rows"]
+            assert [r[0] for r in rows if r[1] == owner] == [top + n for n in range(1, 21)]
+            assert [r[0] > top + 20 for r in rows if r[1] != owner] == [True]
             assert c.post("/_devuc/reset", json={"to": "seed"}).status_code == 200
             assert login(c).status_code == 201
+            time.sleep(0.5)
+        after = audit_trail(srv)
+        assert after[-len(trail):] == trail
+        assert len(after) >= len(trail) + 9  # 3 state calls, 4 refused and 2 ok logins
         assert "audit record not written" not in (tmp_path / "serve.log").read_text()
     finally:
         srv.stop()  # also drops the database

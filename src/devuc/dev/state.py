@@ -8,7 +8,10 @@ the store generation on: every node drops its caches on its next request.
 
 Token signing keys are the server's own, not data: a snapshot leaves them out, and import and
 reset keep them, so the server goes on issuing and validating tokens. Revocations are kept too
-(the imported ones are added), so no token revoked before an import becomes valid again.
+(the imported ones are added), so no token revoked before an import becomes valid again. The
+audit trail is the deployment's record of what was done to the store, not part of it: a snapshot
+leaves it out, and import and reset neither erase nor rewrite it (they are recorded in it, as
+every mutating call is).
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from ..store.vault import VaultError, load_master_key
 
 FORMAT = "devuc-snapshot"
 VERSION = 1
-# Not data of the service: the signing keys of this deployment, its cache counter.
-EXCLUDED = frozenset({"token_keys", "store_generation"})
+# Not data of the service: the signing keys of this deployment, its cache counter, its audit trail.
+EXCLUDED = frozenset({"token_keys", "store_generation", "audit_events"})
+# Snapshots of earlier versions held the audit trail; an import passes over it.
+PASSED_OVER = frozenset({"audit_events"})
 DATA_TABLES = [table for table in t.metadata.sorted_tables if table.name not in EXCLUDED]
 KEPT_ON_REPLACE = "token_revocations"  # union of the current rows and the imported ones
 SEALED_COLUMNS = (("access_keys", "secret_enc"), ("access_keys", "security_token_enc"))
@@ -128,7 +133,7 @@ def parse_snapshot(rt: Runtime, data: Any, revision: str | None) -> Parsed:
     if not isinstance(tables, dict):
         raise _bad("Invalid snapshot: 'tables' must be an object.")
     known = {table.name: table for table in DATA_TABLES}
-    unknown = set(tables) - set(known)
+    unknown = set(tables) - set(known) - PASSED_OVER
     if unknown:
         raise _bad(f"Invalid snapshot: unknown table {sorted(unknown)[0]!r}.")
     rows: dict[str, list[dict]] = {}
