@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from support import Server, get_token, password_body
+from support import Server, devuc, get_token, password_body
 
 
 def audit(server: Server, *args: str) -> list[dict]:
@@ -50,3 +50,22 @@ def test_mutations_and_denials_are_recorded_without_secrets(server: Server, acco
                    account["secret"]):
         assert secret not in raw
     assert server.cli("audit", "--outcome", "maybe", check=False).returncode == 2
+
+
+def test_the_table_shows_recorded_paths_as_they_were_asked(server: Server):
+    """A caller chooses the path it requests, and a denied request is recorded with it: the
+    table must show it literally, never as Rich markup that could restyle or hide rows."""
+    with server.client() as c:
+        r = c.delete("/v3/users/[blink]x", headers={"X-Auth-Token": "MIIforged"})
+        assert r.status_code == 401
+    shown = devuc("audit", "--outcome", "denied", "--action", "DELETE", *server.store_args,
+                  env={**server.env, "COLUMNS": "300"}).stdout
+    assert "/v3/users/[blink]x" in shown
+
+
+def test_an_unknown_account_is_not_found(server: Server):
+    missing = server.cli("audit", "--account", "no-such-account", check=False)
+    assert missing.returncode == 1 and "IAM.0004: No account named or with id 'no-such-account'." in missing.stderr
+    bad = server.cli("audit", "--since", "yesterday", "--json", check=False)
+    assert bad.returncode == 2 and "INVALID: --since: not an ISO time: 'yesterday'" in bad.stderr
+    assert json.loads(bad.stdout)["error"]["code"] == "INVALID"

@@ -286,7 +286,7 @@ def test_vpcep_speaks_the_same_language(store: Store, acme: dict):
     quota = store.json("vpcep", "quota", "--account", "acme", "--region", "cn-north-4")
     assert quota["regions"] == [{"region": "cn-north-4", "used": 1, "remaining": quota["quota"] - 1}]
     store.fails(1, "vpcep", "remove", "vpce-one", *a, error="UC.00011005")
-    store.fails(1, "vpcep", "list", "--account", "nobody", error="UC.00011005")
+    store.fails(1, "vpcep", "list", "--account", "nobody", error="IAM.0004")
     store.fails(2, "vpcep", "add", "UPPER", *a, error="UC.00011002")
     store.json("vpcep", "remove", "vpce-two", *a)
 

@@ -102,7 +102,7 @@ async def looks(rt) -> dict:
         keys = {r.access: r for r in (await conn.execute(select(k))).all()}
         bob_roles = await codearts.member_roles(conn, PROJECT_ID, users["bob"].id)
         project = (await conn.execute(select(t.codearts_projects))).one()
-    records = await private_access.all_records(rt, (await private_access.find_account(rt, "acme"))[0])
+    records = await private_access.all_records(rt, users["bob"].account_id)
     return {
         "users": users, "keys": keys, "bob_roles": bob_roles, "project": project,
         "records": {(region, r.vpcep_id): r.description for region, r in records},

@@ -236,6 +236,9 @@ def keys_rotate(data_dir: DataDir = None, database_url: DatabaseUrl = None, conf
     out.print(f"token keys rotated; {count} key(s) in the ring")
 
 
+AUDIT_COLUMNS = ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source", "reason")
+
+
 @app.command()
 def audit(
     account: Annotated[Optional[str], typer.Option(help="Account id or name.")] = None,
@@ -253,45 +256,29 @@ def audit(
     from datetime import datetime
 
     from .audit import AuditFilter, event_json, list_events
-    from .codearts.privateaccess.service import find_account
+    from .opcli import Op, bad_input, table
+    from .ops import lookup
 
+    op = Op(as_json, data_dir, database_url, config)
     if outcome is not None and outcome not in ("ok", "denied", "failed", "let_through"):
-        err.print("[red]error:[/] --outcome must be ok, denied, failed or let_through")
-        raise typer.Exit(2)
+        raise op.fail(bad_input("--outcome must be ok, denied, failed or let_through"))
     try:
         since_us = int(datetime.fromisoformat(since).timestamp() * 1e6) if since else None
     except ValueError:
-        err.print(f"[red]error:[/] --since: not an ISO time: {since!r}")
-        raise typer.Exit(2) from None
-    settings = _settings(config, data_dir=data_dir, database_url=database_url)
-    _migrate(settings)
+        raise op.fail(bad_input(f"--since: not an ISO time: {since!r}")) from None
 
     async def work(rt):
-        account_id = None
-        if account:
-            found = await find_account(rt, account)
-            if found is None:
-                return None
-            account_id = found[0]
+        account_id = (await lookup.account(rt, account)).id if account else None
         query = AuditFilter(account_id, user, action, outcome, since_us, limit)
         return [event_json(row) for row in await list_events(rt, query)]
 
-    events = asyncio.run(with_runtime(settings, work))
-    if events is None:
-        err.print(f"[red]error:[/] no account {account!r}")
-        raise typer.Exit(2)
+    events = op.run(work)
     if as_json:
         for event in events:
             sys.stdout.write(json.dumps(event) + "\n")
         return
-    table = Table(title=f"audit trail ({len(events)} most recent)")
-    for column in ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source", "reason"):
-        table.add_column(column)
-    for event in events:
-        table.add_row(*(str(event[c] or "") for c in
-                        ("time", "outcome", "status", "action", "target", "account_id", "user_id", "source",
-                         "reason")))
-    out.print(table)
+    # Targets are paths callers chose: cells are escaped, so no recorded request can restyle the table.
+    out.print(table(f"audit trail ({len(events)} most recent)", AUDIT_COLUMNS, events))
 
 
 from .dev.cli import seed as _seed_command  # noqa: E402

@@ -307,7 +307,7 @@ def test_cli_table_and_refusals(proxied: Server):
     bad = proxied.cli("vpcep", "private-access", "on", "--account", name, "--region", "mars-1", check=False)
     assert bad.returncode == 2 and "'mars-1' is not a region of this service" in bad.stderr
     bad = proxied.cli("vpcep", "quota", "--account", "no-such-account", check=False)
-    assert bad.returncode == 1 and "UC.00011005: Not found. No account named or with ID 'no-such-account'." in bad.stderr
+    assert bad.returncode == 1 and "IAM.0004: No account named or with id 'no-such-account'." in bad.stderr
     missing = proxied.cli("vpcep", "remove", vpce(), "--account", name, "--region", REGION, check=False)
     assert missing.returncode == 1 and "UC.00011005" in missing.stderr  # 1: not found (docs/cli.md)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 
 from ... import authz
 from ...errors import ApiError
@@ -457,19 +457,6 @@ async def enforce(rt: Runtime, caller: Principal, method: str, path: str) -> Non
 
 # ---------------------------------------------------------------------------------------------
 # the operator's view (CLI)
-
-
-async def find_account(rt: Runtime, ref: str) -> tuple[str, str] | None:
-    """An account by id or name: (id, name), or None."""
-    async with rt.store.read() as conn:
-        row = (
-            await conn.execute(
-                select(t.accounts.c.id, t.accounts.c.name).where(
-                    or_(t.accounts.c.id == ref, t.accounts.c.name == ref)
-                )
-            )
-        ).first()
-    return (row.id, row.name) if row else None
 
 
 async def all_records(rt: Runtime, account_id: str, region: str | None = None) -> list[tuple[str, Record]]:
