@@ -18,6 +18,7 @@ from .codearts.privateaccess.cli import app as vpcep_app
 from .config import ConfigError, Settings
 from .runtime import with_runtime
 from .opcli import EPILOG as OPERATOR_EPILOG
+from .opcli import command
 from .ops import register as register_operator_verbs
 
 app = typer.Typer(
@@ -31,7 +32,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(dev_app, name="dev")
 app.add_typer(vpcep_app, name="vpcep")
 app.add_typer(codearts_app, name="codearts")
-app.command("explain")(explain_command)
+command(app, "explain")(explain_command)
 register_operator_verbs(app)  # account, user, group, key, project, member, role (devuc/ops/)
 
 err = Console(stderr=True)

@@ -314,7 +314,7 @@ def _flags(permissions: dict) -> str:
     ) or "-"
 
 
-def _roles_table(roles: list[dict], title: str = "roles") -> Table:
+def roles_table(roles: list[dict], title: str = "roles") -> Table:
     rows = [
         r | {"v4": r["projectman_role_id"], "build": r["build_role_id"],
              "locked": ",".join(r["locked"]) or "-", "granted": _flags(r["permissions"])}
@@ -341,7 +341,7 @@ def _matrix_table(roles: list[dict], title: str) -> Table:
     return grid
 
 
-def _emit_roles(op: Op, roles: list[dict], render=_roles_table) -> None:
+def _emit_roles(op: Op, roles: list[dict], render=roles_table) -> None:
     op.emit({"roles": roles}, lambda: render(roles))
 
 
