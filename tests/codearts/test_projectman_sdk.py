@@ -8,7 +8,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from huaweicloudsdkcodeartsbuild.v3 import ShowDefaultProjectPermissionRequest, ShowProjectPermissionRequest
+from huaweicloudsdkcodeartsbuild.v3 import (
+    CheckJobInternalRequest,
+    ShowDefaultProjectPermissionRequest,
+    ShowProjectPermissionRequest,
+)
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkprojectman.v4 import (
     AddMemberRequestV4,
@@ -34,7 +38,7 @@ from huaweicloudsdkprojectman.v4 import (
     UpdateUserNickNameRequestV4,
 )
 
-from codearts_helpers import DEVUC_IDS, cast_for
+from codearts_helpers import DEVUC_IDS, REGION, Tenant, cast_for
 
 BUILD_FLAGS = ["create", "modify", "group", "delete", "view", "execute", "copy", "forbidden", "manager"]
 DEV_LIKE = {"create", "modify", "group", "delete", "view", "execute", "copy", "forbidden"}
@@ -241,3 +245,26 @@ def test_a_permission_change_is_seen_by_the_next_request(permission_world, serve
                        json={"permissions": {"build": {"execute": False}}})
         assert r.status_code == 200, r.text
     assert not build_permission(viewer, pid).execute_permission
+
+
+def test_check_job_internal_through_the_build_sdk(server):
+    """CheckJobInternal: whether the tenant's private access is in force in the region of the
+    request. Not while its list is empty, nor for records in another region, nor once switched
+    off; while it is in force, a request from outside the listed endpoints is refused like any
+    other (tests/vpcep: the answer through a listed endpoint)."""
+    tenant = Tenant(server)  # its own account: the allow-list below would lock the shared cast out
+    build = tenant.owner.build()
+    internal = lambda: build.check_job_internal(CheckJobInternalRequest())  # noqa: E731
+    first = internal()
+    assert (first.result, first.status) == (False, "success")
+    vpcep = ("--account", tenant.account_name)
+
+    server.cli("vpcep", "add", "vpce-elsewhere", *vpcep, "--region", "sa-brazil-1")
+    assert internal().result is False  # not this request's region
+
+    server.cli("vpcep", "add", "vpce-here", *vpcep, "--region", REGION)
+    refused = sdk_error(internal)
+    assert (refused.status_code, refused.error_code) == (403, "UC.00011065")
+
+    server.cli("vpcep", "private-access", "off", *vpcep, "--region", REGION)
+    assert internal().result is False

@@ -183,6 +183,12 @@ def test_header_from_trusted_proxy(proxied: Server, tenant):
         assert decision(proxy, owner, **{"X-Vpcep-Id": listed}) == {
             "enterprise_id": acct["account_id"], "vpcep_id": listed, "result": "Allow", "config": True}
         assert decision(direct, owner, **{"X-Vpcep-Id": listed})["vpcep_id"] is None
+        # the Build API's own question (CheckJobInternal), asked through the listed endpoint
+        r = proxy.get("/v1/job/permission/internal", headers={"X-Auth-Token": owner, "X-Vpcep-Id": listed})
+        assert (r.status_code, r.json()) == (200, {"result": True, "error": None, "status": "success"})
+        other_region = token(proxied, acct, project=OTHER_REGION)
+        r = direct.get("/v1/job/permission/internal", headers={"X-Auth-Token": other_region})
+        assert (r.status_code, r.json()) == (200, {"result": False, "error": None, "status": "success"})
 
         # an allowed request does its work; a refused one is logged, without credentials
         r = proxy.post("/v3/groups", headers={"X-Auth-Token": token(proxied, acct, project=None), "X-Vpcep-Id": listed},

@@ -261,6 +261,13 @@ async def show_default_project_permission(
     return JSONResponse(answer)
 
 
+@router.get("/v1/job/permission/internal",
+            summary="Whether the tenant's private access is in force (CheckJobInternal)",
+            **doc(CB_TAG, ok=S.CheckJobInternalResponse))
+async def check_job_internal(request: Request, caller: BuildCaller):
+    return JSONResponse(await service.check_job_internal(runtime(request), caller))
+
+
 # --- devuc extensions -------------------------------------------------------------------------
 
 

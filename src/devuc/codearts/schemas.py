@@ -206,6 +206,12 @@ class ShowDefaultProjectPermissionResponse(BaseModel):
     status: Literal["success", "fail"]
 
 
+class CheckJobInternalResponse(BaseModel):
+    result: bool = Field(description="Private access is in force for the caller's tenant in the request's region.")
+    error: str | None
+    status: Literal["success", "fail"]
+
+
 # --- devuc extensions: roles, matrices, member roles, project creators --------------------------
 
 

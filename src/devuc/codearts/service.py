@@ -1054,6 +1054,16 @@ def build_rows(access: Access) -> list[dict]:
     return rows
 
 
+async def check_job_internal(rt: Runtime, caller: Principal) -> dict:
+    """CheckJobInternal (projectman.md §4.7): whether the tenant's private access is in force
+    (allow-listed VPC endpoints, switch on) in the region of the request; for a request without
+    one (a domain-scoped token), in any region. The same decision the enforcement makes."""
+    from .privateaccess.service import authorization
+
+    decision = await authorization(rt, caller)
+    return {"result": decision.config, "error": None, "status": "success"}
+
+
 async def show_default_project_permission(
     rt: Runtime, caller: Principal, project_id: str | None, job_id: str | None
 ) -> dict:
