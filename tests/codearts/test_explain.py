@@ -209,4 +209,6 @@ def test_cli_by_name_and_id(scene):
     table = server.cli("explain", bob.user_name, pid).stdout
     assert "build.delete" in table and "changed" in table and "开发人员" in table
     missing = server.cli("explain", "nobody-here", pid, check=False)
-    assert missing.returncode == 2 and "nobody-here" in missing.stderr
+    assert missing.returncode == 1 and "IAM.0004: No user named or with id 'nobody-here'" in missing.stderr
+    missing = server.cli("explain", bob.user_id, "no-such-project", "--json", check=False)
+    assert missing.returncode == 1 and json.loads(missing.stdout)["error"]["code"] == "PM.02152005"

@@ -15,7 +15,7 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from ..opcli import EPILOG, Op, command, table
+from ..opcli import EPILOG, Op, command, not_found, table
 from ..ops.codearts import role_app, roles_table
 
 codearts_app = typer.Typer(
@@ -90,8 +90,14 @@ def explain_command(
     from . import explain
 
     async def work(rt):
-        project_id = await explain.find_project(rt, project)
-        user_id = await explain.find_user(rt, user, project_id)
+        try:
+            project_id = await explain.find_project(rt, project)
+        except LookupError as exc:
+            raise not_found("PM.02152005", str(exc)) from None
+        try:
+            user_id = await explain.find_user(rt, user, project_id)
+        except LookupError as exc:
+            raise not_found("IAM.0004", str(exc)) from None
         return await explain.explain_permissions(rt, None, project_id, user_id)
 
     answer = op.run(work)

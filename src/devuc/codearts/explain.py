@@ -248,7 +248,8 @@ async def explain_permissions(rt: Runtime, caller: Principal | None, project_id:
 
 
 async def find_project(rt: Runtime, ref: str) -> str:
-    """A project id from an id or a name (a name used in several accounts is ambiguous)."""
+    """A project id from an id or a name. LookupError: none; ValueError: a name used in several
+    accounts (ambiguous)."""
     p = t.codearts_projects
     condition = p.c.name == ref
     if PROJECT_ID_RE.match(ref):
@@ -259,7 +260,7 @@ async def find_project(rt: Runtime, ref: str) -> str:
     if by_id:
         return by_id[0].id
     if not rows:
-        raise ValueError(f"no CodeArts project with id or name {ref!r}")
+        raise LookupError(f"No CodeArts project named or with id '{ref}'.")
     if len(rows) > 1:
         raise ValueError(f"{len(rows)} projects are named {ref!r}; give the project id")
     return rows[0].id
@@ -267,7 +268,7 @@ async def find_project(rt: Runtime, ref: str) -> str:
 
 async def find_user(rt: Runtime, ref: str, project_id: str) -> str:
     """A user id from an id or a name; a name is looked up in the project's account first, then
-    among the project's members."""
+    among the project's members. LookupError: none; ValueError: several members of that name."""
     u, p, m = t.users, t.codearts_projects, t.codearts_members
     async with rt.store.read() as conn:
         if USER_ID_RE.match(ref) and (await conn.execute(select(u.c.id).where(u.c.id == ref))).first():
@@ -283,7 +284,7 @@ async def find_user(rt: Runtime, ref: str, project_id: str) -> str:
                 )
             ).all()
     if not rows:
-        raise ValueError(f"no user with id or name {ref!r} in the project's account or among its members")
+        raise LookupError(f"No user named or with id '{ref}' in the project's account or among its members.")
     if len(rows) > 1:
         raise ValueError(f"{len(rows)} members are named {ref!r}; give the user id")
     return rows[0].id
