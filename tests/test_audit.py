@@ -33,6 +33,9 @@ def test_mutations_and_denials_are_recorded_without_secrets(server: Server, acco
     events = audit(server, "--account", account["account_id"])
     actions = [(e["action"], e["outcome"], e["status"]) for e in events]
     assert ("POST /v3.0/OS-USER/users", "ok", 201) in actions
+    # a password login names who logged in
+    login = next(e for e in events if e["action"] == "POST /v3/auth/tokens" and e["status"] == 201)
+    assert (login["account_id"], login["user_id"]) == (account["account_id"], account["user_id"])
     assert ("POST /v3.0/OS-CREDENTIAL/credentials", "ok", 201) in actions
     assert not any(a.startswith("GET ") for a, _, _ in actions)
     deleted = next(e for e in events if e["action"] == "DELETE /v3/users/{user_id}")

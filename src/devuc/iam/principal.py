@@ -102,14 +102,25 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     else:
         metrics.auth_failure("missing_credentials")
         raise _unauthorized("x-auth-token not found")
-    settings = rt.settings
+    who = _through_endpoint(request, who)
+    state[_PRINCIPAL_KEY] = who
+    return who
+
+
+def _through_endpoint(request: Request, who: Principal) -> Principal:
+    """``who`` with the VPC endpoint this request came through (None: none, or not believed)."""
+    settings = runtime(request).settings
     endpoint = vpc_endpoint(
         request.scope, trusted_proxies(tuple(settings.trusted_proxies)), settings.vpcep_header
     )
-    if endpoint != who.vpc_endpoint:
-        who = replace(who, vpc_endpoint=endpoint)
-    state[_PRINCIPAL_KEY] = who
-    return who
+    return who if endpoint == who.vpc_endpoint else replace(who, vpc_endpoint=endpoint)
+
+
+def note_caller(request: Request, who: Principal | None) -> None:
+    """Name the caller of a request that carried no credential header, once a route has found
+    out who it is (a password login): the audit trail records them."""
+    if who is not None:
+        _state(request)[_PRINCIPAL_KEY] = _through_endpoint(request, who)
 
 
 async def from_token(rt: Runtime, token: str) -> Principal:

@@ -14,7 +14,7 @@ from ..validation import query_bool, query_int
 from . import keys, service
 from . import schemas as s
 from .identity import Principal
-from .principal import admitted, authenticated, principal, runtime
+from .principal import admitted, authenticated, note_caller, principal, runtime
 
 router = APIRouter()
 Caller = Annotated[Principal, Depends(principal)]
@@ -50,6 +50,7 @@ async def create_token(request: Request):
     rt = runtime(request)
     login = service.parse_password_login(await _iam_body(request))
     token, state = await service.issue_password_token(rt, login)
+    note_caller(request, state.principal)
     body = service.token_body(state, bool(query_value(request, "nocatalog")), base_url(request), rt.region_ids)
     return JSONResponse({"token": body}, status_code=201, headers={"X-Subject-Token": token})
 
