@@ -102,14 +102,13 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     else:
         metrics.auth_failure("missing_credentials")
         raise _unauthorized("x-auth-token not found")
-    who = _through_endpoint(request, who)
+    who = _through_endpoint(request, who, rt.settings)
     state[_PRINCIPAL_KEY] = who
     return who
 
 
-def _through_endpoint(request: Request, who: Principal) -> Principal:
+def _through_endpoint(request: Request, who: Principal, settings) -> Principal:
     """``who`` with the VPC endpoint this request came through (None: none, or not believed)."""
-    settings = runtime(request).settings
     endpoint = vpc_endpoint(
         request.scope, trusted_proxies(tuple(settings.trusted_proxies)), settings.vpcep_header
     )
@@ -120,7 +119,7 @@ def note_caller(request: Request, who: Principal | None) -> None:
     """Name the caller of a request that carried no credential header, once a route has found
     out who it is (a password login): the audit trail records them."""
     if who is not None:
-        _state(request)[_PRINCIPAL_KEY] = _through_endpoint(request, who)
+        _state(request)[_PRINCIPAL_KEY] = _through_endpoint(request, who, runtime(request).settings)
 
 
 async def from_token(rt: Runtime, token: str) -> Principal:
