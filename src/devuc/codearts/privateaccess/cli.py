@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ...opcli import EPILOG, Op, command
+from ...opcli import EPILOG, Op, command, table
 
 app = typer.Typer(
     help="Private access: a tenant's allow-listed VPC endpoints.", no_args_is_help=True, epilog=EPILOG
@@ -151,13 +151,5 @@ def quota(op: Op, account: Account, region: AnyRegion = None) -> None:
         "quota": limit,
         "regions": [{"region": r, "used": used.get(r, 0), "remaining": limit - used.get(r, 0)} for r in regions],
     }
-
-    def render() -> Table:
-        table = Table(title=escape(f"VPC endpoint quota of {name}: {limit} per region"))
-        for column in ("region", "used", "remaining"):
-            table.add_column(column)
-        for entry in data["regions"]:
-            table.add_row(entry["region"], str(entry["used"]), str(entry["remaining"]))
-        return table
-
-    op.emit(data, render)
+    op.emit(data, lambda: table(f"VPC endpoint quota of {name}: {limit} per region",
+                                ("region", "used", "remaining"), data["regions"]))
