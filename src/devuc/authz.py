@@ -107,12 +107,12 @@ def _log(verdict: str, code: str, reason: str, holder: RequestRefusals | None, c
     log.warning("%s: %s", verdict, " ".join(parts))
 
 
-def _note(code: str, reason: str, enforced: bool, holder: RequestRefusals | None) -> None:
+def _note(code: str, reason: str, enforced: bool, holder: RequestRefusals | None, status: int | None = None) -> None:
     if holder is not None:
-        holder.refusals.append(Refusal(code, CATALOGUE[code][0], reason, enforced))
+        holder.refusals.append(Refusal(code, status or CATALOGUE[code][0], reason, enforced))
 
 
-def denied(code: str, reason: str, **context: Any) -> bool:
+def denied(code: str, reason: str, *, status: int | None = None, **context: Any) -> bool:
     """An authorization refusal (``code`` from the catalogue, ``reason`` for logs and the audit
     trail; never a secret). True when it stands (``enforce``): the caller must then refuse or
     narrow its answer. False when the mode lets the request through (``log``: logged and
@@ -125,15 +125,18 @@ def denied(code: str, reason: str, **context: Any) -> bool:
     metrics.decision("authorization", "denied" if enforced else "let_through")
     _log("authorization refused" if enforced else "authorization refusal let through (enforcement=log)",
          code, reason, holder, context)
-    _note(code, reason, enforced, holder)
+    _note(code, reason, enforced, holder, status)
     return enforced
 
 
-def refuse(code: str, reason: str, message: str | None = None, **context: Any) -> None:
+def refuse(code: str, reason: str, message: str | None = None, *, status: int | None = None,
+           **context: Any) -> None:
     """Raise ``ApiError(code, message)`` when :func:`denied` says the refusal stands; return
-    otherwise. ``message`` None: the catalogue's message."""
-    if denied(code, reason, **context):
-        raise ApiError(code, message)
+    otherwise. ``message`` None: the catalogue's message; ``status`` None: the catalogue's
+    status (a family whose pages give a refusal no code of its own answers 403 with its
+    invalid-parameter code, spec/projectman.md Q9)."""
+    if denied(code, reason, status=status, **context):
+        raise ApiError(code, message, status=status)
 
 
 def always(code: str, reason: str, message: str | None = None, **context: Any) -> ApiError:

@@ -202,3 +202,73 @@ def test_any_role_set_gets_exactly_the_or_of_its_effective_rows(held, matrix, te
     assert decide(subject, key, matrix).allowed is expected
     # the same question always gets the same answer
     assert decide(subject, key, matrix) == decide(subject, key, dict(matrix))
+
+
+# --- build tasks (spec/projectman.md §4.3-4.6; codearts-uc.md §5.1 "instance > project") ---------
+
+TASK_NAMES = ["modify", "delete", "view", "execute", "copy", "forbidden", "manager"]
+task_rows = st.dictionaries(
+    st.sampled_from(ROLES), st.dictionaries(st.sampled_from(TASK_NAMES), st.booleans()), max_size=6
+)
+
+
+def decide_task(subject: P.Subject, name: str, task: P.Task, matrix=None) -> P.Decision:
+    return P.evaluate(subject, matrix or {}, TENANT, P.Check(f"task.{name}"), task)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", TASK_NAMES)
+@pytest.mark.parametrize("follows", [True, False])
+def test_every_role_every_task_permission(role, name, follows):
+    """A task that follows the project answers with the project's Build cells; one with its own
+    matrix with its own rows (here: every cell flipped), except the locked administrator row."""
+    flipped = {r: {n: not expected_cell(r, f"build.{n}") for n in TASK_NAMES} for r in ROLES}
+    task = P.Task("creator", follows, flipped)
+    member = P.Subject("u", frozenset({role}))
+    own = expected_cell(role, f"build.{name}") if follows or role == ADMIN else not expected_cell(role, f"build.{name}")
+    assert decide_task(member, name, task).allowed is own
+    # the task's creator holds everything while a member, whatever their role; nothing once gone
+    assert decide_task(P.Subject("creator", frozenset({role})), name, task) == P.OK
+    assert decide_task(P.Subject("creator"), name, task) == P.Decision(False, "not_member")
+    # no Build rights without a role in the project, tenant administrators included
+    assert decide_task(P.Subject("u"), name, task) == P.Decision(False, "not_member")
+    assert not decide_task(P.Subject("u", tenant_admin=True), name, task).allowed
+
+
+def test_task_rows_fall_back_to_the_project_and_questions_need_a_task():
+    viewer = "009eff1be3684187a634a375ce533ebb"
+    project = {viewer: {"build.execute": True}, CUSTOM: {"build.view": True}}
+    task = P.Task("c", False, {viewer: {"execute": False, "copy": True}})
+    assert P.task_row(viewer, project, task) == {
+        "modify": False, "delete": False, "view": True, "execute": False, "copy": True,
+        "forbidden": False, "manager": False}
+    # a role the task has no row for (e.g. made after the copy) takes its project cells
+    assert P.task_row(CUSTOM, project, task)["view"] and P.task_row_source(CUSTOM, task) == "project"
+    assert P.task_row_source(viewer, task) == "task" and P.task_row_source(ADMIN, task) == "locked"
+    assert P.task_row(ADMIN, project, P.Task("c", False, {ADMIN: {n: False for n in TASK_NAMES}})) == {
+        n: True for n in TASK_NAMES}
+    member = P.Subject("u", frozenset({viewer}))
+    assert decide_task(member, "fly", task).reason == "unknown_action"
+    assert P.evaluate(member, {}, TENANT, P.Check("task.view")).reason == "unknown_action"  # no task given
+    assert P.task_permissions(member, project, task) == P.task_row(viewer, project, task)
+
+
+@settings(max_examples=300, deadline=None)
+@given(held=role_sets, matrix=matrices, rows=task_rows, follows=st.booleans(), creator=st.booleans(),
+       tenant_admin=st.booleans(), name=st.sampled_from(TASK_NAMES))
+def test_any_role_set_on_a_task_gets_the_or_of_its_task_rows(held, matrix, rows, follows, creator, tenant_admin, name):
+    subject = P.Subject("u", held, tenant_admin)
+    task = P.Task("u" if creator else "someone", follows, rows)
+
+    def cell(role):
+        project = (matrix.get(role, {}).get(f"build.{name}", expected_cell(role, f"build.{name}"))
+                   if role != ADMIN else True)
+        if follows or role == ADMIN or role not in rows:
+            return project
+        return rows[role].get(name, project)
+
+    expected = bool(held) and (creator or any(cell(r) for r in held))
+    assert decide_task(subject, name, task, matrix).allowed is expected
+    explained = P.explain(subject, matrix, TENANT, P.Check(f"task.{name}"), task)
+    assert explained.decision == decide_task(subject, name, task, matrix)
+    assert explained.reasons

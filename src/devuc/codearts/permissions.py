@@ -15,6 +15,9 @@ Rules (spec/codearts-uc.md §5, spec/projectman.md §3 and §5.1):
 * ``devuc.*`` (general settings: edit project, set members, set role permissions): the OR over
   the member's roles of their matrix rows; owner and Tenant Administrators always.
 * ``build.*``: the OR over the member's roles; nobody else (a non-member gets all false).
+* ``task.*`` (one build task, given as a :class:`Task`; spec/projectman.md §4.4): the task's
+  creator, while a member, holds everything; otherwise the OR over the member's roles of the
+  task's rows (:func:`task_row`: the project's Build cells while the task follows the project).
 * ``members.manage`` (grant, change or take away ``Check.roles``): needs ``devuc.member_manage``
   and the rank rule: every role concerned must rank strictly below the caller's best role
   (owner and Tenant Administrators rank as the creator), and nobody grants or takes away the
@@ -30,7 +33,7 @@ A stored cell of a locked row is ignored: the project administrator always holds
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import roles as R
 
@@ -50,6 +53,10 @@ ACTIONS: tuple[str, ...] = (
     ROLES_MANAGE,
     *R.PERMISSION_KEYS,
 )
+
+# Build task permissions (spec/projectman.md §4.3-4.6): asked as ``task.<name>`` with a Task.
+TASK_PERMISSIONS: tuple[str, ...] = tuple(name for _, name in R.BUILD_TASK_FLAGS)
+TASK_ACTIONS: tuple[str, ...] = tuple(f"task.{name}" for name in TASK_PERMISSIONS)
 
 CREATION_ALL = "all"
 CREATION_SELECTED = "selected"
@@ -83,6 +90,38 @@ class Check:
     action: str
     roles: frozenset[str] = frozenset()  # roles granted / taken away / whose cells change
     services: frozenset[str] = frozenset()  # roles.manage: services whose cells change
+
+
+@dataclass(frozen=True)
+class Task:
+    """One build task as stored: who created it, whether it follows the project's Build matrix,
+    and its own rows (role id -> {task permission: bool}) for when it does not."""
+
+    creator_id: str
+    follows_project: bool = True
+    rows: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+
+
+def task_row(role_id: str, matrix: Matrix, task: Task) -> dict[str, bool]:
+    """A role's seven task permissions. The project administrator's row is locked (everything);
+    a task that follows the project, and a role the task has no row for (e.g. a custom role made
+    after the task got its own matrix), take the role's project-level Build cells."""
+    project = R.effective_row(role_id, matrix.get(role_id))
+    own = None if task.follows_project or R.is_locked(role_id, "build") else task.rows.get(role_id)
+    return {name: bool(own.get(name, project[f"build.{name}"])) if own is not None else project[f"build.{name}"]
+            for name in TASK_PERMISSIONS}
+
+
+def task_row_source(role_id: str, task: Task) -> str:
+    """Where :func:`task_row` took a role's values from: ``locked``, ``project`` or ``task``."""
+    if R.is_locked(role_id, "build"):
+        return "locked"
+    return "project" if task.follows_project or role_id not in task.rows else "task"
+
+
+def is_task_creator(subject: Subject, task: Task) -> bool:
+    """The creator's locked row applies only while they are a member of the project."""
+    return subject.is_member and subject.user_id == task.creator_id
 
 
 @dataclass(frozen=True)
@@ -173,15 +212,20 @@ def _rank_allows(subject: Subject, targets: frozenset[str], why: list[Reason] | 
     return allowed
 
 
-def evaluate(subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check) -> Decision:
-    """The one decision point for CodeArts project permissions (see the module docstring)."""
-    return _decide(subject, matrix, tenant, check, None)
+def evaluate(
+    subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check, task: Task | None = None
+) -> Decision:
+    """The one decision point for CodeArts project permissions (see the module docstring);
+    ``task``: the build task a ``task.*`` check is about."""
+    return _decide(subject, matrix, tenant, check, None, task)
 
 
-def explain(subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check) -> Explanation:
+def explain(
+    subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check, task: Task | None = None
+) -> Explanation:
     """:func:`evaluate`'s decision with the facts it rests on: the same code path, noting why."""
     why: list[Reason] = []
-    decision = _decide(subject, matrix, tenant, check, why)
+    decision = _decide(subject, matrix, tenant, check, why, task)
     return Explanation(check, decision, tuple(why))
 
 
@@ -191,7 +235,8 @@ def _admin_reason(why: list[Reason] | None, subject: Subject) -> None:
 
 
 def _decide(
-    subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check, why: list[Reason] | None
+    subject: Subject, matrix: Matrix, tenant: TenantSettings, check: Check, why: list[Reason] | None,
+    task: Task | None = None,
 ) -> Decision:
     """evaluate and explain in one: ``why`` None decides only; a list also collects the reasons.
     Every branch decides the same way either way."""
@@ -249,6 +294,30 @@ def _decide(
             why.append(Reason("not_member", False,
                               "Build permissions come from roles in the project only, even for administrators"))
         return OK if _holds(subject, matrix, action, why) else _no("denied")
+    if action.startswith("task."):
+        name = action[len("task."):]
+        if task is None or name not in TASK_PERMISSIONS:
+            if why is not None:
+                why.append(Reason("unknown_action", False, f"no task permission named {action}"
+                                  + ("" if task else " (or no task given)")))
+            return _no("unknown_action")
+        if is_task_creator(subject, task):
+            if why is not None:
+                why.append(Reason("role", True, "the task's creator: every task permission (locked)"))
+            return OK
+        if why is not None and not subject.is_member:
+            why.append(Reason("not_member", False,
+                              "task permissions come from roles in the project only, even for administrators"))
+        granted = False
+        for role in sorted(subject.roles, key=lambda r: R.report_key(r, None)):
+            value = task_row(role, matrix, task)[name]
+            if why is None and value:
+                return OK
+            if why is not None:
+                why.append(Reason("cell", value, f"{name}={'true' if value else 'false'}", role, "task", name,
+                                  task_row_source(role, task)))
+            granted = granted or value
+        return OK if granted else _no("denied")
     if action.startswith("devuc."):
         if action not in R.PERMISSION_KEYS:
             if why is not None:
@@ -296,3 +365,12 @@ def build_permissions(subject: Subject, matrix: Matrix) -> dict[str, bool]:
         for name in R.BUILD_PERMISSIONS
     }
 
+
+
+def task_permissions(subject: Subject, matrix: Matrix, task: Task) -> dict[str, bool]:
+    """The seven task permissions of a subject on one task (all false for non-members)."""
+    tenant = TenantSettings()
+    return {
+        name: evaluate(subject, matrix, tenant, Check(f"task.{name}"), task).allowed
+        for name in TASK_PERMISSIONS
+    }

@@ -226,6 +226,9 @@ async def delete_role(rt: Runtime, caller: Principal | None, project_id: str, ro
         if holders:
             raise ApiError(UC_IN_USE, f"Data currently in use: {holders} member(s) hold this role; give them another role first.")
         await conn.execute(delete(rp).where(rp.c.project_id == pid, rp.c.role_id == target))
+        jobs = select(t.codearts_build_jobs.c.id).where(t.codearts_build_jobs.c.project_id == pid)
+        jr = t.codearts_build_job_roles
+        await conn.execute(delete(jr).where(jr.c.role_id == target, jr.c.job_id.in_(jobs)))
         await conn.execute(delete(cr).where(cr.c.id == target))
 
 

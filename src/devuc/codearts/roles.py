@@ -160,6 +160,7 @@ SYSTEM_ROLES: tuple[SystemRole, ...] = (
 BY_ID: dict[str, SystemRole] = {r.role_id: r for r in SYSTEM_ROLES}
 BY_KEY: dict[str, SystemRole] = {r.key: r for r in SYSTEM_ROLES}
 BY_PM_ID: dict[int, SystemRole] = {r.pm_id: r for r in SYSTEM_ROLES if r.pm_id is not None}
+BY_BUILD_ID: dict[int, SystemRole] = {r.build_id: r for r in SYSTEM_ROLES}
 REPORT_ORDER: dict[str, int] = {r.role_id: i for i, r in enumerate(SYSTEM_ROLES)}
 
 # spec/projectman.md §5.2 order of the Build matrix rows (task creator -3 first, no role of its own).

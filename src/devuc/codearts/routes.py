@@ -21,7 +21,7 @@ from ..http import JSONResponse, empty, lean, query_value, read_json, request_id
 from ..iam.identity import Principal
 from ..iam.principal import principal, runtime
 from ..schemas import documented, parameter
-from . import explain, role_admin, service
+from . import explain, role_admin, service, tasks
 from . import schemas as S
 
 log = logging.getLogger("devuc.codearts")
@@ -266,6 +266,45 @@ async def show_default_project_permission(
             **doc(CB_TAG, ok=S.CheckJobInternalResponse))
 async def check_job_internal(request: Request, caller: BuildCaller):
     return JSONResponse(await service.check_job_internal(runtime(request), caller))
+
+
+@router.get("/v1/job/permission/role", summary="A build task's role matrix (ShowJobRolePermission)",
+            **doc(CB_TAG, ok=S.ShowJobRolePermissionResponse))
+async def show_job_role_permission(request: Request, caller: BuildCaller, job_id: str | None = None):
+    return JSONResponse(await tasks.show_job_role_permission(runtime(request), caller, job_id))
+
+
+@router.get("/v1/job/permission", summary="The caller's permissions on a build task (ShowProjectJobPermission)",
+            **doc(CB_TAG, ok=S.ShowProjectJobPermissionResponse))
+async def show_project_job_permission(
+    request: Request, caller: BuildCaller, project_id: str | None = None, job_id: str | None = None
+):
+    answer = await tasks.show_project_job_permission(runtime(request), caller, project_id, job_id)
+    return JSONResponse(answer)
+
+
+@router.post("/v1/job/permissions/batch",
+             summary="Change the role matrix of build tasks (BatchUpdateJobRolePermission)",
+             **doc(CB_TAG, ok=S.BuildWriteResponse, body=S.RolePermissionsRequestBody, errors=(403,)))
+async def batch_update_job_role_permission(request: Request, caller: BuildCaller):
+    body = await _body(request, service.CB_BAD)
+    return JSONResponse(await tasks.batch_update_job_role_permission(runtime(request), caller, body))
+
+
+@router.put("/v1/job/role-permission",
+            summary="Change one cell of a build task's role matrix (UpdateSimpleJobRolePermission)",
+            **doc(CB_TAG, ok=S.BuildWriteResponse, body=S.UpdateSimpleJobRolePermissionBody, errors=(403,)))
+async def update_simple_job_role_permission(request: Request, caller: BuildCaller):
+    body = await _body(request, service.CB_BAD)
+    return JSONResponse(await tasks.update_simple_job_role_permission(runtime(request), caller, body))
+
+
+@router.post("/v1/job/project/permission",
+             summary="Whether a build task follows the project's matrix (ApplyProjectPermission)",
+             **doc(CB_TAG, ok=S.BuildWriteResponse, body=S.ProjectPermissionRequestBody, errors=(403,)))
+async def apply_project_permission(request: Request, caller: BuildCaller):
+    body = await _body(request, service.CB_BAD)
+    return JSONResponse(await tasks.apply_project_permission(runtime(request), caller, body))
 
 
 # --- devuc extensions -------------------------------------------------------------------------

@@ -212,6 +212,95 @@ class CheckJobInternalResponse(BaseModel):
     status: Literal["success", "fail"]
 
 
+class JobRolePermissionRow(BaseModel):
+    id: int = Field(description="The row's id in the store; 0 for a row the task does not keep "
+                                "(the locked rows, and every row while the task follows the project)")
+    role_id: int = Field(description="Build role id; -3 is the task's creator")
+    role_name: str | None
+    job_id: str
+    is_modify: bool
+    is_delete: bool
+    is_view: bool
+    is_execute: bool
+    is_copy: bool
+    is_forbidden: bool
+    is_manager: bool
+    create_time: str
+    last_update_time: str
+    count: int
+
+
+class ShowJobRolePermissionResponse(BaseModel):
+    result: list[JobRolePermissionRow]
+    error: str | None
+    status: Literal["success", "fail"]
+
+
+class JobPermission(BaseModel):
+    role_id: int | None = Field(description="The role the answer rests on (-1 project administrator, "
+                                            "-3 the task's creator); null for a non-member")
+    job_id: str
+    is_modify: bool
+    is_delete: bool
+    is_view: bool
+    is_execute: bool
+    is_copy: bool
+    is_forbidden: bool
+    is_manager: bool
+    create_time: str
+    last_update_time: str
+    count: int
+
+
+class ShowProjectJobPermissionResponse(BaseModel):
+    result: JobPermission
+    error: str | None
+    status: Literal["success", "fail"]
+
+
+class JobRolePermission(BaseModel):
+    id: int | None = None
+    role_id: int | None = Field(None, description="Build role id: the row is matched by it")
+    devuc_role_id: str | None = Field(None, description="User Center role id (32 characters, or 36 with dashes)")
+    role_name: str | None = None
+    is_modify: bool | None = None
+    is_delete: bool | None = None
+    is_view: bool | None = None
+    is_execute: bool | None = None
+    is_copy: bool | None = None
+    is_forbidden: bool | None = None
+    is_manager: bool | None = None
+    count: int | None = None
+
+
+class RolePermissionsRequestBody(BaseModel):
+    project_id: str
+    job_ids: list[str] = Field(min_length=1, max_length=100)
+    project_switch: bool | None = Field(None, description="true: the tasks follow the project's matrix "
+                                                          "(permissions are then not needed)")
+    permissions: list[JobRolePermission] | None = None
+
+
+class UpdateSimpleJobRolePermissionBody(BaseModel):
+    job_id: str
+    role_id: str = Field(description="Build role id, in decimal")
+    permission_name: Literal["is_modify", "is_delete", "is_view", "is_execute", "is_copy", "is_forbidden", "is_manager"]
+    permission_value: bool = True
+
+
+class ProjectPermissionRequestBody(BaseModel):
+    job_id: str
+    project_id: str
+    project_switch: bool = Field(description="true: the task follows the project's matrix; "
+                                             "false: it keeps one of its own")
+
+
+class BuildWriteResponse(BaseModel):
+    status: Literal["success", "fail"]
+    error: str | None
+    result: str | None
+
+
 # --- devuc extensions: roles, matrices, member roles, project creators --------------------------
 
 

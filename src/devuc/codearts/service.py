@@ -1,5 +1,5 @@
 """CodeArts projects and members (ProjectMan v4, spec/projectman.md §3) and the CodeArts Build
-permission answers (§4.1, §4.2).
+project-level permission answers (§4.1, §4.2, §4.7; the task-level ones are in tasks.py).
 
 Rules only: every function takes the :class:`~devuc.runtime.Runtime`, the calling
 :class:`~devuc.iam.identity.Principal` and plain values, and never sees an HTTP request. Who may
@@ -262,6 +262,14 @@ class Access:
     def build_id(self, role_id: str) -> int | None:
         system = R.BY_ID.get(role_id)
         return system.build_id if system else self.custom_num(role_id)
+
+    def by_build_id(self, build_id: int) -> str | None:
+        """The devuc role a CodeArts Build integer names in this project (None: no such role;
+        the task creator's -3 is no role)."""
+        system = R.BY_BUILD_ID.get(build_id)
+        if system is not None:
+            return system.role_id
+        return next((role_id for role_id, row in self.customs.items() if row.num_id == build_id), None)
 
     def name(self, role_id: str) -> str | None:
         system = R.BY_ID.get(role_id)
@@ -999,7 +1007,7 @@ async def update_child_nick_names(rt: Runtime, caller: Principal, body: Any) -> 
 # CodeArts Build: the caller's permissions, the project's default matrix
 
 
-def _build_project_id(value: str | None) -> str:
+def build_project_id(value: str | None) -> str:
     if value is None or value == "":
         raise missing(CB_BAD, "project_id")
     return parse_project_id(value, CB_BAD, strict=True)
@@ -1008,7 +1016,7 @@ def _build_project_id(value: str | None) -> str:
 async def show_project_permission(rt: Runtime, caller: Principal, project_id: str | None) -> dict:
     """The hot path of a permission service: answered from the node's cache while the store
     generation is unchanged (any change to members, roles or matrices moves it on)."""
-    pid = _build_project_id(project_id)
+    pid = build_project_id(project_id)
     generation = await rt.fresh_generation()
     key = ("build-permission", caller.account_id, caller.user_id, caller.can_administer, pid)
     entry = rt.cache.get(key)
@@ -1067,7 +1075,7 @@ async def check_job_internal(rt: Runtime, caller: Principal) -> dict:
 async def show_default_project_permission(
     rt: Runtime, caller: Principal, project_id: str | None, job_id: str | None
 ) -> dict:
-    pid = _build_project_id(project_id)
+    pid = build_project_id(project_id)
     if job_id is None or job_id == "":
         raise missing(CB_BAD, "job_id")
     if not JOB_ID_RE.match(job_id):

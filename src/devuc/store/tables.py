@@ -255,6 +255,40 @@ codearts_role_permissions = Table(
     Column("granted", Boolean, nullable=False),
 )
 
+# CodeArts Build tasks, known only through their permission matrices (spec/projectman.md §4.3-4.6):
+# the first write for a task binds it to a project and makes its caller the task's creator.
+codearts_build_jobs = Table(
+    "codearts_build_jobs",
+    metadata,
+    _id(primary_key=True),
+    _id("project_id", ForeignKey("codearts_projects.id", ondelete="CASCADE"), nullable=False),
+    _id("creator_id", nullable=False),
+    # True: the task uses the project's Build matrix; False: its own rows below.
+    Column("follows_project", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_codearts_build_jobs_project_id", "project_id"),
+)
+
+# A task's own matrix: one row per role (a devuc role id), the seven task permissions.
+codearts_build_job_roles = Table(
+    "codearts_build_job_roles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id("job_id", ForeignKey("codearts_build_jobs.id", ondelete="CASCADE"), nullable=False),
+    _id("role_id", nullable=False),
+    Column("is_modify", Boolean, nullable=False),
+    Column("is_delete", Boolean, nullable=False),
+    Column("is_view", Boolean, nullable=False),
+    Column("is_execute", Boolean, nullable=False),
+    Column("is_copy", Boolean, nullable=False),
+    Column("is_forbidden", Boolean, nullable=False),
+    Column("is_manager", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    UniqueConstraint("job_id", "role_id", name="uq_codearts_build_job_roles_job_role"),
+)
+
 # ---------------------------------------------------------------------------------------------
 # Private access (spec/codearts-uc.md §4, §6)
 
