@@ -188,9 +188,9 @@ class ShowProjectPermissionResponse(BaseModel):
     status: Literal["success", "fail"]
 
 
-class DefaultPermissionRow(BaseModel):
-    role_id: int
-    role_name: str | None
+class TaskFlags(BaseModel):
+    """The seven task permissions of a Build matrix row."""
+
     is_modify: bool
     is_delete: bool
     is_view: bool
@@ -198,6 +198,11 @@ class DefaultPermissionRow(BaseModel):
     is_copy: bool
     is_forbidden: bool
     is_manager: bool
+
+
+class DefaultPermissionRow(TaskFlags):
+    role_id: int
+    role_name: str | None
 
 
 class ShowDefaultProjectPermissionResponse(BaseModel):
@@ -212,19 +217,12 @@ class CheckJobInternalResponse(BaseModel):
     status: Literal["success", "fail"]
 
 
-class JobRolePermissionRow(BaseModel):
+class JobRolePermissionRow(TaskFlags):
     id: int = Field(description="The row's id in the store; 0 for a row the task does not keep "
                                 "(the locked rows, and every row while the task follows the project)")
     role_id: int = Field(description="Build role id; -3 is the task's creator")
     role_name: str | None
     job_id: str
-    is_modify: bool
-    is_delete: bool
-    is_view: bool
-    is_execute: bool
-    is_copy: bool
-    is_forbidden: bool
-    is_manager: bool
     create_time: str
     last_update_time: str
     count: int
@@ -236,17 +234,10 @@ class ShowJobRolePermissionResponse(BaseModel):
     status: Literal["success", "fail"]
 
 
-class JobPermission(BaseModel):
+class JobPermission(TaskFlags):
     role_id: int | None = Field(description="The role the answer rests on (-1 project administrator, "
                                             "-3 the task's creator); null for a non-member")
     job_id: str
-    is_modify: bool
-    is_delete: bool
-    is_view: bool
-    is_execute: bool
-    is_copy: bool
-    is_forbidden: bool
-    is_manager: bool
     create_time: str
     last_update_time: str
     count: int

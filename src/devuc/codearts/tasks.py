@@ -266,7 +266,8 @@ async def _own_matrix(conn: AsyncConnection, access: Access, loaded: Loaded,
     wanted = set(changes)
     if task.follows_project:
         wanted |= {role for role in access.role_ids() if not R.is_locked(role, "build")}
-    for role in sorted(wanted):
+    order = [r.role_id for r in R.BUILD_ROW_ORDER] + list(access.customs)
+    for role in [r for r in order if r in wanted]:
         values = P.task_row(role, access.cells, task)
         values.update(changes.get(role, {}))
         flags = {flag: values[name] for flag, name in FLAGS}
