@@ -212,3 +212,35 @@ def test_cli_by_name_and_id(scene):
     assert missing.returncode == 1 and "IAM.0004: No user named or with id 'nobody-here'" in missing.stderr
     missing = server.cli("explain", bob.user_id, "no-such-project", "--json", check=False)
     assert missing.returncode == 1 and json.loads(missing.stdout)["error"]["code"] == "PM.02152005"
+
+
+def test_explain_one_build_task_as_its_answer_says(scene):
+    """With job_id, the seven task permissions follow, from the same decision the task APIs
+    make: the task's own row (a copy of the project's with one change), or the creator's."""
+    owner, bob, pid, server = scene["tenant"].owner, scene["bob"], scene["pid"], scene["server"]
+    job = "5eed" * 8
+    r = owner.call("POST", "/v1/job/permissions/batch", json={
+        "project_id": pid, "job_ids": [job], "permissions": [{"role_id": 4, "is_manager": True}]})
+    assert r.status_code == 200, r.text
+    answer = bob.call("GET", explain_url(pid), params={"user_id": bob.user_id, "job_id": job}).json()
+    assert answer["job_id"] == job
+    perms = by_permission(answer)
+    assert set(perms) == set(P.ACTIONS) | set(P.TASK_ACTIONS)
+    mine = bob.call("GET", "/v1/job/permission", params={"project_id": pid, "job_id": job}).json()["result"]
+    for action in P.TASK_ACTIONS:
+        item = perms[action]
+        assert item["build_field"] == f"is_{action[5:]}"
+        assert item["granted"] is mine[item["build_field"]], action
+    cells = {x["action"]: x["source"] for x in perms["task.manager"]["reasons"] if x["kind"] == "cell"}
+    assert cells == {"manager": "task"} and perms["task.manager"]["granted"]
+    # the project's delete=false was copied into the task's row
+    assert perms["task.delete"]["granted"] is False
+    creator = owner.call("GET", explain_url(pid), params={"user_id": owner.user_id, "job_id": job}).json()
+    assert by_permission(creator)["task.modify"]["reasons"][-1]["detail"].startswith("the task's creator")
+    # the task must be one of this project's
+    for bad in ("short", "f" * 32):
+        r = bob.call("GET", explain_url(pid), params={"user_id": bob.user_id, "job_id": bad})
+        assert error_of(r) == (400, "UC.00011002") and "job_id" in r.json()["error_msg"]
+    by_cli = json.loads(server.cli("explain", bob.user_name, pid, "--job", job, "--json").stdout)
+    assert by_cli["permissions"] == answer["permissions"]
+    assert "task.manager" in server.cli("explain", bob.user_name, pid, "--job", job).stdout

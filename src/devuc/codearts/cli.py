@@ -84,9 +84,10 @@ def explain_command(
     op: Op,
     user: Annotated[str, typer.Argument(help="The user: IAM user id or name.")],
     project: Annotated[str, typer.Argument(help="The CodeArts project: id or name.")],
+    job: Annotated[str | None, typer.Option("--job", help="Also explain the permissions on this build task (its id).")] = None,
 ) -> None:
-    """Why USER may or may not do each thing in PROJECT: roles, matrix cells, tenant settings.
-    Registered as `devuc explain`."""
+    """Why USER may or may not do each thing in PROJECT (and on one build task with --job): roles,
+    matrix cells, tenant settings. Registered as `devuc explain`."""
     from . import explain
 
     async def work(rt):
@@ -98,7 +99,7 @@ def explain_command(
             user_id = await explain.find_user(rt, user, project_id)
         except LookupError as exc:
             raise not_found("IAM.0004", str(exc)) from None
-        return await explain.explain_permissions(rt, None, project_id, user_id)
+        return await explain.explain_permissions(rt, None, project_id, user_id, job)
 
     answer = op.run(work)
 

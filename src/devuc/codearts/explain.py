@@ -1,7 +1,7 @@
 """Why may a user do what they may in a CodeArts project (a devuc extension, and `devuc explain`).
 
-For every permission of the Build permission answer, the project's role matrix permissions and
-the project-level actions, :func:`explain_permissions` answers granted or denied and the facts
+For every permission of the Build permission answer, the project's role matrix permissions, the
+project-level actions and, when a build task is named, the seven permissions on that task, :func:`explain_permissions` answers granted or denied and the facts
 behind it: which of the member's roles grants it through which matrix cell (role, resource,
 action; default, changed or locked), or which tenant setting (the account owner or admin group,
 the project-creator setting). It is :func:`devuc.codearts.permissions.explain`, the same code
@@ -15,7 +15,7 @@ project's account (``caller`` None: the local operator).
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +26,8 @@ from ..runtime import Runtime
 from ..store import tables as t
 from . import permissions as P
 from . import roles as R
-from .inputs import PROJECT_ID_RE, USER_ID_RE, invalid, missing
+from . import tasks
+from .inputs import JOB_ID_RE, PROJECT_ID_RE, USER_ID_RE, invalid, missing
 from .inputs import project_id as parse_project_id
 from .privateaccess.decision import in_force
 from .privateaccess.service import load_policies, offered_regions
@@ -109,6 +110,8 @@ class TenantNote(BaseModel):
 class ExplainAnswer(BaseModel):
     project_id: str
     project_name: str
+    job_id: str | None = Field(None, description="The build task asked about (its task.* permissions follow "
+                                                 "the project's)")
     domain_id: str
     user: ExplainedUser
     tenant: TenantNote
@@ -158,18 +161,23 @@ def _reason_json(reason: P.Reason, names: dict[str, str | None]) -> dict:
 def _permission_json(explanation: P.Explanation, names: dict[str, str | None]) -> dict:
     key = explanation.check.action
     service, _, name = key.partition(".")
+    field = {"build": f"{name}_permission", "task": f"is_{name}"}.get(service)
     return {
         "permission": key,
         "granted": explanation.decision.allowed,
         "decision": explanation.decision.reason,
-        "build_field": f"{name}_permission" if service == "build" else None,
+        "build_field": field,
         "reasons": [_reason_json(r, names) for r in explanation.reasons],
     }
 
 
-async def explain_permissions(rt: Runtime, caller: Principal | None, project_id: str, user_id: str | None) -> dict:
+async def explain_permissions(
+    rt: Runtime, caller: Principal | None, project_id: str, user_id: str | None, job_id: str | None = None
+) -> dict:
     pid = parse_project_id(project_id, UC_BAD)
     uid = _user_id(user_id)
+    if job_id is not None and not JOB_ID_RE.match(job_id):
+        raise invalid(UC_BAD, "job_id", "must be 32 letters and digits")
     async with rt.store.read() as conn:
         # the caller's own standing first: a project of another account they are not in is
         # "not found" in every enforcement mode (tenant isolation)
@@ -190,6 +198,9 @@ async def explain_permissions(rt: Runtime, caller: Principal | None, project_id:
             # a user of another account who is not in the project is nobody here
             raise ApiError(UC_BAD_USER, f"Invalid user: '{uid}' is not a user of this project's account or a member.")
         tenant = await tenant_settings(conn, project.account_id)
+        task = await tasks.load(conn, job_id) if job_id is not None else None
+        if job_id is not None and (task is None or task.job.project_id != pid):
+            raise invalid(UC_BAD, "job_id", "no build task of this project has this id")
     # Private access is the user's account's own affair: shown to that account (and the operator)
     # only, never to an administrator of the project's account explaining a guest member.
     shown = caller is None or caller.account_id == user.account_id
@@ -200,6 +211,8 @@ async def explain_permissions(rt: Runtime, caller: Principal | None, project_id:
     subject = P.Subject(uid, held, admin)
     names = {role: access.name(role) for role in access.role_ids()}
     explanations = [P.explain(subject, access.cells, tenant, P.Check(key)) for key in EXPLAINED]
+    if task is not None:
+        explanations += [P.explain(subject, access.cells, tenant, P.Check(key), task.task) for key in P.TASK_ACTIONS]
 
     offered = offered_regions(rt)
     regions = [
@@ -215,6 +228,7 @@ async def explain_permissions(rt: Runtime, caller: Principal | None, project_id:
     return {
         "project_id": pid,
         "project_name": project.name,
+        "job_id": job_id,
         "domain_id": project.account_id,
         "user": {
             "user_id": uid,

@@ -379,8 +379,10 @@ async def set_member_roles(request: Request, caller: Caller, project_id: str, us
 @router.get("/devuc/v1/projects/{project_id}/explain",
             summary="Why a user may or may not do each thing in a project",
             **doc("", ok=explain.ExplainAnswer, extension=True))
-async def explain_permissions(request: Request, caller: Caller, project_id: str, user_id: str | None = None):
-    return JSONResponse(await explain.explain_permissions(runtime(request), caller, project_id, user_id))
+async def explain_permissions(request: Request, caller: Caller, project_id: str, user_id: str | None = None,
+                              job_id: str | None = None):
+    answer = await explain.explain_permissions(runtime(request), caller, project_id, user_id, job_id)
+    return JSONResponse(answer)
 
 
 @router.get("/devuc/v1/domains/{domain_id}/project-creators", summary="Who may create projects",

@@ -66,7 +66,7 @@ def _time(us: int) -> str:
     return datetime.fromtimestamp(us / 1_000_000, timezone.utc).isoformat(timespec="milliseconds")
 
 
-async def _load(conn: AsyncConnection, job_id: str) -> Loaded | None:
+async def load(conn: AsyncConnection, job_id: str) -> Loaded | None:
     j, jr = t.codearts_build_jobs, t.codearts_build_job_roles
     job = (await conn.execute(select(j).where(j.c.id == job_id))).first()
     if job is None:
@@ -122,7 +122,7 @@ async def show_job_role_permission(rt: Runtime, caller: Principal, job_id: str |
     """ShowJobRolePermission (§4.3): every role's row of the task's matrix, the creator's first."""
     jid = _job_id(job_id)
     async with rt.store.read() as conn:
-        loaded = await _load(conn, jid)
+        loaded = await load(conn, jid)
         if loaded is None:
             raise _unknown(jid)
         access = await _task_access(conn, caller, loaded.job.project_id, jid)
@@ -166,7 +166,7 @@ async def show_project_job_permission(
     jid = _job_id(job_id)
     async with rt.store.read() as conn:
         access = await load_access(conn, caller, pid, CB)
-        loaded = await _load(conn, jid)
+        loaded = await load(conn, jid)
     if loaded is None:
         raise _unknown(jid)
     _in_project(loaded, pid, jid)
@@ -241,7 +241,7 @@ async def _bind(conn: AsyncConnection, access: Access, caller: Principal | None,
         "id": job_id, "project_id": access.project.id, "creator_id": creator,
         "follows_project": True, "created_us": now, "updated_us": now,
     })
-    loaded = await _load(conn, job_id)
+    loaded = await load(conn, job_id)
     if loaded is None or loaded.job.project_id != access.project.id:  # bound elsewhere meanwhile
         raise _unknown(job_id)
     return loaded
@@ -294,7 +294,7 @@ async def batch_update_job_role_permission(rt: Runtime, caller: Principal, body:
         changes = {} if follow else _parse_rows(rows or [], access)
         tasks: list[tuple[str, Loaded | None]] = []
         for jid in job_ids:
-            loaded = await _load(conn, jid)
+            loaded = await load(conn, jid)
             _in_project(loaded, pid, jid)
             tasks.append((jid, loaded))
         for jid, loaded in tasks:
@@ -320,7 +320,7 @@ async def update_simple_job_role_permission(rt: Runtime, caller: Principal, body
         raise invalid(CB_BAD, "permission_name", f"must be one of {', '.join(FLAG_NAMES)}")
     value = b.boolean("permission_value")
     async with rt.store.write() as conn:
-        loaded = await _load(conn, jid)
+        loaded = await load(conn, jid)
         if loaded is None:
             raise _unknown(jid)  # no project named: a task is made known by the batch call or the switch
         access = await _task_access(conn, caller, loaded.job.project_id, jid, lock=True)
@@ -341,7 +341,7 @@ async def apply_project_permission(rt: Runtime, caller: Principal, body: Any) ->
     follow = b.boolean("project_switch", required=True)
     async with rt.store.write() as conn:
         access = await load_access(conn, caller, pid, CB, all_cells=True, lock=True)
-        loaded = await _load(conn, jid)
+        loaded = await load(conn, jid)
         _in_project(loaded, pid, jid)
         _require_manager(access, loaded, jid)
         now = now_us()
