@@ -82,7 +82,10 @@ def _tenant(server: Server, c: httpx.Client) -> dict:
     project = c.post("/v4/project", headers=h, json={"project_name": "iso", "project_type": "scrum"}).json()
     c.post(f"/v4/projects/{project['project_id']}/member", headers=h,
            json={"user_id": user["id"], "domain_id": acct["account_id"], "role_id": 4})
+    template = c.post("/devuc/v1/permission-templates", headers=h,
+                      json={"name": "iso", "project_id": project["project_id"]}).json()
     return {**acct, "token": token, "ids": {
+        "template_id": template["template_id"],
         "user_id": user["id"], "group_id": group["id"], "project_id": project["project_id"],
         "access_key": acct["access"], "domain_id": acct["account_id"], "role_id": DEVELOPER_ROLE}}
 
@@ -98,6 +101,7 @@ def _snapshot(c: httpx.Client, tenant: dict) -> dict:
         "projects": c.get("/v4/projects?offset=0&limit=100", headers=h).json(),
         "project_members": c.get(f"/v4/projects/{ids['project_id']}/members?offset=0&limit=100",
                                  headers=h).json(),
+        "templates": c.get(f"/devuc/v1/permission-templates/{ids['template_id']}", headers=h).json(),
         "vpceps": c.get(f"/v2/vpceps?enterprise_id={ids['domain_id']}",
                         headers={**h, "region": REGION}).json(),
     }

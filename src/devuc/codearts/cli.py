@@ -16,13 +16,20 @@ from rich.console import Group
 from rich.text import Text
 
 from ..opcli import EPILOG, Op, command, not_found, table
-from ..ops.codearts import role_app, roles_table
+from ..ops import lookup
+from ..ops.codearts import InAccount, ProjectRef, role_app, roles_table
 
 codearts_app = typer.Typer(
     help="CodeArts roles, permissions and project creators.", no_args_is_help=True, epilog=EPILOG
 )
 # `devuc codearts roles` is `devuc role` (devuc/ops/codearts.py): one implementation, two names.
 codearts_app.add_typer(role_app, name="roles")
+templates_app = typer.Typer(
+    help="Permission templates: a project's roles and matrix, saved and given to other projects.",
+    no_args_is_help=True, epilog=EPILOG,
+)
+codearts_app.add_typer(templates_app, name="templates")
+TEMPLATE_COLUMNS = ("template_id", "name", "project_type", "region", "domain_id", "source_project_id", "description")
 
 @command(codearts_app, "member-roles")
 def member_roles(
@@ -78,6 +85,86 @@ def sequence(
 
     op.run(lambda rt: set_sequence(rt, name, value))
     op.emit({"sequence": name, "next": value}, lambda: f"{name} continues at {value}")
+
+
+def _template_roles(template: dict) -> Group:
+    rows = [r | {"granted": " ".join(f"{s}.{n}" for s, cells in r["permissions"].items() for n, on in cells.items()
+                                     if on) or "-", "locked": ",".join(r["locked"]) or "-"}
+            for r in template["roles"]]
+    head = table("template", TEMPLATE_COLUMNS, [template])
+    return Group(head, table("roles", ("role_id", "name", "type", "locked", "granted"), rows))
+
+
+@command(templates_app, "list")
+def templates_list(
+    op: Op,
+    account: Annotated[Optional[str], typer.Option("--account", "-a", help="Only this account's (name or id).")] = None,
+) -> None:
+    """The permission templates (of every account, or of one)."""
+    from . import templates
+
+    async def work(rt):
+        account_id = (await lookup.account(rt, account)).id if account else None
+        return await templates.list_templates(rt, None, account_id=account_id)
+
+    answer = op.run(work)
+    op.emit(answer, lambda: table("permission templates", TEMPLATE_COLUMNS, answer["templates"]))
+
+
+@command(templates_app, "show")
+def templates_show(op: Op, template_id: Annotated[str, typer.Argument(help="Template id.")]) -> None:
+    """One template with its roles and their permissions."""
+    from . import templates
+
+    answer = op.run(lambda rt: templates.show_template(rt, None, template_id))
+    op.emit(answer, lambda: _template_roles(answer))
+
+
+@command(templates_app, "make")
+def templates_make(
+    op: Op,
+    project: ProjectRef,
+    name: Annotated[str, typer.Argument(help="The template's name: letters and digits, unique in the account.")],
+    account: InAccount = None,
+    description: Annotated[str, typer.Option("--description", help="At most 256 characters.")] = "",
+) -> None:
+    """Save PROJECT's roles and permission matrix as a template named NAME."""
+    from . import templates
+
+    async def work(rt):
+        pid, _ = await lookup.project(rt, project, account)
+        return await templates.create_template(rt, None, {"name": name, "project_id": pid,
+                                                          "description": description})
+
+    answer = op.run(work)
+    op.emit(answer, lambda: _template_roles(answer))
+
+
+@command(templates_app, "apply")
+def templates_apply(
+    op: Op,
+    template_id: Annotated[str, typer.Argument(help="Template id.")],
+    project: ProjectRef,
+    account: InAccount = None,
+) -> None:
+    """Give PROJECT the template's roles and permissions (same project type; all or nothing)."""
+    from . import templates
+
+    async def work(rt):
+        pid, _ = await lookup.project(rt, project, account)
+        return await templates.apply_template(rt, None, pid, {"template_id": template_id})
+
+    answer = op.run(work)
+    op.emit(answer, lambda: roles_table(answer["roles"]))
+
+
+@command(templates_app, "delete")
+def templates_delete(op: Op, template_id: Annotated[str, typer.Argument(help="Template id.")]) -> None:
+    """Delete a template (projects that used it keep their roles)."""
+    from . import templates
+
+    op.run(lambda rt: templates.delete_template(rt, None, template_id))
+    op.emit({"deleted": template_id}, lambda: f"deleted template {template_id}")
 
 
 def explain_command(

@@ -133,6 +133,40 @@ def _role_name(b: Body) -> str:
     return name
 
 
+async def add_custom_role(
+    conn: AsyncConnection, access: Access, name: str, cells: dict[str, bool], now: int
+) -> tuple[Access, str]:
+    """Create a custom role with ``cells`` in ``access``'s project, whose row the caller has
+    locked (``load_access(lock=True)``), so numbering and the quota are exact. Returns the access
+    with the new role in it, and the role's id."""
+    p, cr = t.codearts_projects, t.codearts_roles
+    pid = access.project.id
+    number = (
+        await conn.execute(
+            update(p).where(p.c.id == pid).values(next_role_num=p.c.next_role_num + 1)
+            .returning(p.c.next_role_num)
+        )
+    ).scalar_one() - 1
+    count = (await conn.execute(select(func.count()).where(cr.c.project_id == pid))).scalar_one()
+    if count >= R.MAX_CUSTOM_ROLES:
+        raise ApiError(UC_TOO_MANY, f"Too many custom roles: at most {R.MAX_CUSTOM_ROLES} per project.")
+    if (await conn.execute(select(cr.c.id).where(cr.c.project_id == pid, cr.c.name == name))).first():
+        raise _name_taken(name)
+    role_id = new_id()
+    await conn.execute(
+        insert(cr).values(id=role_id, project_id=pid, num_id=number, name=name, created_us=now, updated_us=now)
+    )
+    await _store_cells(conn, pid, {role_id: cells})
+    new_row = (await conn.execute(select(cr).where(cr.c.id == role_id))).one()
+    grown = Access(access.project, access.subject, {**access.cells, role_id: dict(cells)},
+                   {**access.customs, role_id: new_row})
+    return grown, role_id
+
+
+def _name_taken(name: str) -> ApiError:
+    return ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.")
+
+
 async def create_role(rt: Runtime, caller: Principal | None, project_id: str, body: Any) -> dict:
     b = Body(body, UC_BAD)
     name = _role_name(b)
@@ -144,24 +178,10 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
         )
         source_role = source.string("role_id", required=True)
     pid = parse_project_id(project_id, UC_BAD)
-    now = now_us()
-    p, cr = t.codearts_projects, t.codearts_roles
     try:
         async with rt.store.write() as conn:
             access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
             _deny(access.decide(P.Check(P.ROLES_MANAGE)), "manage the roles of this project")
-            # The project row is locked (load_access), so numbering and the quota are exact.
-            number = (
-                await conn.execute(
-                    update(p).where(p.c.id == pid).values(next_role_num=p.c.next_role_num + 1)
-                    .returning(p.c.next_role_num)
-                )
-            ).scalar_one() - 1
-            count = (await conn.execute(select(func.count()).where(cr.c.project_id == pid))).scalar_one()
-            if count >= R.MAX_CUSTOM_ROLES:
-                raise ApiError(UC_TOO_MANY, f"Too many custom roles: at most {R.MAX_CUSTOM_ROLES} per project.")
-            if (await conn.execute(select(cr.c.id).where(cr.c.project_id == pid, cr.c.name == name))).first():
-                raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.")
             cells: dict[str, bool] = {}
             if source_project is not None:
                 origin = access if source_project == pid else await load_access(conn, caller, source_project, UC, all_cells=True)
@@ -174,17 +194,9 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
                     )
                 copied = _role_id(source_role, origin, "copy_from.role_id")
                 cells = R.effective_row(copied, origin.cells.get(copied))
-            role_id = new_id()
-            await conn.execute(
-                insert(cr).values(id=role_id, project_id=pid, num_id=number, name=name, created_us=now, updated_us=now)
-            )
-            await _store_cells(conn, pid, {role_id: cells})
-            new_row = (await conn.execute(select(cr).where(cr.c.id == role_id))).one()
-            access = Access(
-                access.project, access.subject, {**access.cells, role_id: cells}, {**access.customs, role_id: new_row}
-            )
+            access, role_id = await add_custom_role(conn, access, name, cells, now_us())
     except IntegrityError as exc:
-        raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.") from exc
+        raise _name_taken(name) from exc
     return role_json(access, role_id)
 
 
@@ -202,11 +214,11 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
             _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "rename this role")
             clash = await conn.execute(select(cr.c.id).where(cr.c.project_id == pid, cr.c.name == name, cr.c.id != target))
             if clash.first():
-                raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.")
+                raise _name_taken(name)
             await conn.execute(update(cr).where(cr.c.id == target).values(name=name, updated_us=now_us()))
             access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
     except IntegrityError as exc:
-        raise ApiError(UC_EXISTS, f"Data already exists: a role named '{name}' is in this project.") from exc
+        raise _name_taken(name) from exc
     return role_json(access, target)
 
 

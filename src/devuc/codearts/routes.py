@@ -21,7 +21,7 @@ from ..http import JSONResponse, empty, lean, query_value, read_json, request_id
 from ..iam.identity import Principal
 from ..iam.principal import principal, runtime
 from ..schemas import documented, parameter
-from . import explain, role_admin, service, tasks
+from . import explain, role_admin, service, tasks, templates
 from . import schemas as S
 
 log = logging.getLogger("devuc.codearts")
@@ -383,6 +383,55 @@ async def explain_permissions(request: Request, caller: Caller, project_id: str,
                               job_id: str | None = None):
     answer = await explain.explain_permissions(runtime(request), caller, project_id, user_id, job_id)
     return JSONResponse(answer)
+
+
+@router.post("/devuc/v1/permission-templates", summary="Make a permission template from a project",
+             **doc("", ok=S.Template, status=201, body=S.CreateTemplateBody, extension=True))
+async def create_template(request: Request, caller: Caller):
+    answer = await templates.create_template(runtime(request), caller, await _uc_body(request))
+    return JSONResponse(answer, status_code=201)
+
+
+@router.get("/devuc/v1/permission-templates", summary="The account's permission templates",
+            **doc("", ok=S.TemplateList, extension=True))
+async def list_templates(request: Request, caller: Caller, project_type: str | None = None):
+    return JSONResponse(await templates.list_templates(runtime(request), caller, project_type))
+
+
+@router.get("/devuc/v1/permission-templates/{template_id}", summary="One permission template with its roles",
+            **doc("", ok=S.Template, extension=True))
+async def show_template(request: Request, caller: Caller, template_id: str):
+    return JSONResponse(await templates.show_template(runtime(request), caller, template_id))
+
+
+@router.put("/devuc/v1/permission-templates/{template_id}", summary="Rename a permission template",
+            **doc("", ok=S.Template, body=S.UpdateTemplateBody, extension=True))
+async def update_template(request: Request, caller: Caller, template_id: str):
+    body = await _uc_body(request)
+    return JSONResponse(await templates.update_template(runtime(request), caller, template_id, body))
+
+
+@router.delete("/devuc/v1/permission-templates/{template_id}", summary="Delete a permission template",
+               **doc("", status=204, extension=True))
+async def delete_template(request: Request, caller: Caller, template_id: str):
+    await templates.delete_template(runtime(request), caller, template_id)
+    return empty()
+
+
+@router.patch("/devuc/v1/permission-templates/{template_id}/roles/{role_id}/permissions",
+              summary="Change one role's permissions in a template",
+              **doc("", ok=S.TemplateRole, body=S.RolePermissionsBody, extension=True))
+async def update_template_role(request: Request, caller: Caller, template_id: str, role_id: str):
+    body = await _uc_body(request)
+    return JSONResponse(await templates.update_template_role(runtime(request), caller, template_id, role_id, body))
+
+
+@router.post("/devuc/v1/projects/{project_id}/permission-template",
+             summary="Give a project a template's roles and permissions",
+             **doc("", ok=S.AppliedTemplate, body=S.ApplyTemplateBody, extension=True))
+async def apply_template(request: Request, caller: Caller, project_id: str):
+    body = await _uc_body(request)
+    return JSONResponse(await templates.apply_template(runtime(request), caller, project_id, body))
 
 
 @router.get("/devuc/v1/domains/{domain_id}/project-creators", summary="Who may create projects",

@@ -395,3 +395,56 @@ class ProjectCreators(BaseModel):
 class ProjectCreatorsBody(BaseModel):
     project_creation: Literal["all", "selected"] | None = None
     project_creators: list[str] | None = None
+
+
+# --- devuc extensions: permission templates (codearts-uc.md §5.5) ------------------------------
+
+
+class TemplateRole(BaseModel):
+    role_id: str = Field(description="A system role's devuc id, or the template's own id for a custom role")
+    name: str
+    type: Literal["system", "custom"]
+    locked: list[Literal["build", "devuc"]]
+    permissions: Permissions
+
+
+class TemplateSummary(BaseModel):
+    template_id: str
+    name: str
+    description: str
+    project_type: str
+    region: str
+    domain_id: str
+    source_project_id: str | None = Field(description="The project it was made from (null once that is deleted)")
+    created_by: str
+    created_time: int
+    updated_time: int
+
+
+class Template(TemplateSummary):
+    roles: list[TemplateRole]
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateSummary]
+    total: int
+
+
+class CreateTemplateBody(BaseModel):
+    name: str = Field(min_length=1, max_length=64, description="Letters and digits; unique in the account")
+    description: str | None = Field(None, max_length=256)
+    project_id: str = Field(description="The project whose roles and matrix the template copies")
+
+
+class UpdateTemplateBody(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=64)
+    description: str | None = Field(None, max_length=256)
+
+
+class ApplyTemplateBody(BaseModel):
+    template_id: str
+
+
+class AppliedTemplate(BaseModel):
+    template_id: str
+    roles: list[Role]

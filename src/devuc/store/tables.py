@@ -289,6 +289,25 @@ codearts_build_job_roles = Table(
     UniqueConstraint("job_id", "role_id", name="uq_codearts_build_job_roles_job_role"),
 )
 
+# Permission templates (spec/codearts-uc.md §5.5): a project's roles and matrix saved under a
+# name, per account; ``content`` is JSON (codearts/templates.py). A project makes at most one.
+codearts_permission_templates = Table(
+    "codearts_permission_templates",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("region", String(64), nullable=False, default=""),
+    Column("name", String(64), nullable=False),
+    Column("description", String(256), nullable=False, default=""),
+    Column("project_type", String(16), nullable=False),
+    _id("source_project_id", ForeignKey("codearts_projects.id", ondelete="SET NULL"), unique=True),
+    Column("content", Text, nullable=False),
+    _id("created_by", nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_codearts_permission_templates_account_name"),
+)
+
 # ---------------------------------------------------------------------------------------------
 # Private access (spec/codearts-uc.md §4, §6)
 
