@@ -29,6 +29,7 @@ templates_app = typer.Typer(
     no_args_is_help=True, epilog=EPILOG,
 )
 codearts_app.add_typer(templates_app, name="templates")
+TemplateRef = Annotated[str, typer.Argument(help="Template id.")]
 TEMPLATE_COLUMNS = ("template_id", "name", "project_type", "region", "domain_id", "source_project_id", "description")
 
 @command(codearts_app, "member-roles")
@@ -112,7 +113,7 @@ def templates_list(
 
 
 @command(templates_app, "show")
-def templates_show(op: Op, template_id: Annotated[str, typer.Argument(help="Template id.")]) -> None:
+def templates_show(op: Op, template_id: TemplateRef) -> None:
     """One template with its roles and their permissions."""
     from . import templates
 
@@ -143,7 +144,7 @@ def templates_make(
 @command(templates_app, "apply")
 def templates_apply(
     op: Op,
-    template_id: Annotated[str, typer.Argument(help="Template id.")],
+    template_id: TemplateRef,
     project: ProjectRef,
     account: InAccount = None,
 ) -> None:
@@ -159,7 +160,7 @@ def templates_apply(
 
 
 @command(templates_app, "delete")
-def templates_delete(op: Op, template_id: Annotated[str, typer.Argument(help="Template id.")]) -> None:
+def templates_delete(op: Op, template_id: TemplateRef) -> None:
     """Delete a template (projects that used it keep their roles)."""
     from . import templates
 
