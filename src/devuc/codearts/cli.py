@@ -15,9 +15,9 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from ..opcli import EPILOG, Op, command, not_found, table
+from ..opcli import EPILOG, Op, command, not_found, record, table
 from ..ops import lookup
-from ..ops.codearts import InAccount, ProjectRef, role_app, roles_table
+from ..ops.codearts import InAccount, ProjectRef, matrix_table, role_app, roles_table
 
 codearts_app = typer.Typer(
     help="CodeArts roles, permissions and project creators.", no_args_is_help=True, epilog=EPILOG
@@ -31,6 +31,7 @@ templates_app = typer.Typer(
 codearts_app.add_typer(templates_app, name="templates")
 TemplateRef = Annotated[str, typer.Argument(help="Template id.")]
 TEMPLATE_COLUMNS = ("template_id", "name", "project_type", "region", "domain_id", "source_project_id", "description")
+TEMPLATE_LIST_COLUMNS = ("template_id", "name", "project_type", "region")
 
 @command(codearts_app, "member-roles")
 def member_roles(
@@ -88,12 +89,9 @@ def sequence(
     op.emit({"sequence": name, "next": value}, lambda: f"{name} continues at {value}")
 
 
-def _template_roles(template: dict) -> Group:
-    rows = [r | {"granted": " ".join(f"{s}.{n}" for s, cells in r["permissions"].items() for n, on in cells.items()
-                                     if on) or "-", "locked": ",".join(r["locked"]) or "-"}
-            for r in template["roles"]]
-    head = table("template", TEMPLATE_COLUMNS, [template])
-    return Group(head, table("roles", ("role_id", "name", "type", "locked", "granted"), rows))
+def _template_view(template: dict) -> Group:
+    head = record(f"template {template['name']}", template, TEMPLATE_COLUMNS)
+    return Group(head, matrix_table(template["roles"], "roles"))
 
 
 @command(templates_app, "list")
@@ -109,7 +107,7 @@ def templates_list(
         return await templates.list_templates(rt, None, account_id=account_id)
 
     answer = op.run(work)
-    op.emit(answer, lambda: table("permission templates", TEMPLATE_COLUMNS, answer["templates"]))
+    op.emit(answer, lambda: table("permission templates", TEMPLATE_LIST_COLUMNS, answer["templates"]))
 
 
 @command(templates_app, "show")
@@ -118,7 +116,7 @@ def templates_show(op: Op, template_id: TemplateRef) -> None:
     from . import templates
 
     answer = op.run(lambda rt: templates.show_template(rt, None, template_id))
-    op.emit(answer, lambda: _template_roles(answer))
+    op.emit(answer, lambda: _template_view(answer))
 
 
 @command(templates_app, "make")
@@ -138,7 +136,7 @@ def templates_make(
                                                           "description": description})
 
     answer = op.run(work)
-    op.emit(answer, lambda: _template_roles(answer))
+    op.emit(answer, lambda: _template_view(answer))
 
 
 @command(templates_app, "apply")

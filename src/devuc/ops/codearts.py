@@ -323,7 +323,7 @@ def roles_table(roles: list[dict], title: str = "roles") -> Table:
     return table(title, ("role_id", "name", "type", "v4", "build", "locked", "granted"), rows)
 
 
-def _matrix_table(roles: list[dict], title: str) -> Table:
+def matrix_table(roles: list[dict], title: str) -> Table:
     """Roles by permissions; columns are numbered (the caption names them) to fit a terminal."""
     keys = [(s, n) for s, cells in roles[0]["permissions"].items() for n in cells] if roles else []
     grid = Table(title=escape(title), box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
@@ -374,7 +374,7 @@ def role_list(op: Op, project: ProjectRef, account: InAccount = None) -> None:
 def role_matrix(op: Op, project: ProjectRef, account: InAccount = None) -> None:
     """A project's permission matrix: one row per role, one column per permission."""
     _, roles = op.run(lambda rt: _project_roles(rt, project, account))
-    _emit_roles(op, roles, lambda rs: _matrix_table(rs, f"permission matrix of {project}"))
+    _emit_roles(op, roles, lambda rs: matrix_table(rs, f"permission matrix of {project}"))
 
 
 @command(role_app, "show")
