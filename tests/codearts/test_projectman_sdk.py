@@ -26,6 +26,7 @@ from huaweicloudsdkprojectman.v4 import (
     CreateProjectV4RequestBody,
     DeleteProjectV4Request,
     ListProjectMembersV4Request,
+    ListProjectUsersRequest,
     ListProjectsV4Request,
     ShowCurUserInfoRequest,
     ShowCurUserRoleRequest,
@@ -268,3 +269,31 @@ def test_check_job_internal_through_the_build_sdk(server):
 
     server.cli("vpcep", "private-access", "off", *vpcep, "--region", REGION)
     assert internal().result is False
+
+
+def test_list_project_users_gives_every_role_of_every_member(permission_world):
+    """ListProjectUsers (the IPD member list): all of a member's roles, comma-joined."""
+    world = permission_world
+    owner, users = world["tenant"].owner, world["users"]
+    answer = owner.projectman().list_project_users(ListProjectUsersRequest(project_id=world["pid"]))
+    assert (answer.status, answer.message) == ("success", None)
+    creator = answer.result[0]
+    assert (creator.user_id, creator.role_id, creator.role_name, creator.role_code) == (
+        owner.user_id, DEVUC_IDS["admin"], "项目管理员", "project_admin")
+    assert creator.domain_name == world["tenant"].account_name and isinstance(creator.user_num_id, int)
+    by_id = {u.user_id: u for u in answer.result}
+    two = by_id[users["two"].user_id]
+    assert two.role_id == f"{DEVUC_IDS['tm']},{world['custom']['role_id']}"
+    assert (two.role_name, two.role_code) == ("测试经理,Release runner", "test_manager,custom_500")
+    assert by_id[users["dev"].user_id].role_code == "developer"
+    assert users["outsider"].user_id not in by_id
+    # the same members as ProjectMan's own list
+    listed = owner.projectman().list_project_members_v4(
+        ListProjectMembersV4Request(project_id=world["pid"], limit=100, offset=0))
+    assert [m.user_id for m in listed.members] == [u.user_id for u in answer.result]
+    err = sdk_error(lambda: users["outsider"].projectman().list_project_users(
+        ListProjectUsersRequest(project_id=world["pid"])))
+    assert (err.status_code, err.error_code) == (400, "PM.02174103")
+    err = sdk_error(lambda: world["other"].owner.projectman().list_project_users(
+        ListProjectUsersRequest(project_id=world["pid"])))
+    assert (err.status_code, err.error_code) == (400, "PM.02152005")

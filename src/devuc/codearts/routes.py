@@ -27,7 +27,8 @@ from . import schemas as S
 log = logging.getLogger("devuc.codearts")
 
 EXTENSION_TAG = "devuc extensions"
-_INTERNAL = (("/v4/", "PM.02175000"), ("/v1/", "CB.00060101"), ("/devuc/", "UC.00010005"))
+_INTERNAL = (("/v4/", "PM.02175000"), ("/v1/ipdprojectservice/", "PM.02175000"), ("/v1/", "CB.00060101"),
+             ("/devuc/", "UC.00010005"))
 
 
 class CodeArtsRoute(APIRoute):
@@ -214,6 +215,12 @@ async def show_user_role(request: Request, caller: Caller, project_id: str):
 async def quit_project(request: Request, caller: Caller, project_id: str):
     await service.quit_project(runtime(request), caller, project_id)
     return empty()
+
+
+@router.get("/v1/ipdprojectservice/projects/{project_id}/users",
+            summary="Members with all of their roles (ListProjectUsers)", **doc(PM_TAG, ok=S.ListProjectUsersResponse))
+async def list_project_users(request: Request, caller: Caller, project_id: str):
+    return JSONResponse(await service.list_project_users(runtime(request), caller, project_id))
 
 
 # --- ProjectMan v4: users ---------------------------------------------------------------------

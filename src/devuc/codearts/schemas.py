@@ -162,6 +162,24 @@ class BatchUpdateChildNickNamesRequestBody(BaseModel):
     users: list[ChildNickName] = Field(min_length=1, max_length=100)
 
 
+class UserVO(BaseModel):
+    user_id: str
+    user_num_id: int | None
+    user_name: str
+    domain_id: str
+    domain_name: str
+    nick_name: str
+    role_id: str = Field(description="The member's role ids (32 characters each), comma-separated")
+    role_name: str = Field(description="Their names, comma-separated")
+    role_code: str = Field(description="Their codes (a system role's key, custom_<number>), comma-separated")
+
+
+class ListProjectUsersResponse(BaseModel):
+    status: Literal["success", "error"]
+    message: str | None
+    result: list[UserVO]
+
+
 # --- CodeArts Build (spec/projectman.md §4) -----------------------------------------------------
 
 

@@ -278,6 +278,11 @@ class Access:
         row = self.customs.get(role_id)
         return row.name if row is not None else None
 
+    def role_code(self, role_id: str) -> str:
+        """A role's code: a system role's key (``project_admin``), ``custom_<number>`` otherwise."""
+        system = R.BY_ID.get(role_id)
+        return system.key if system else f"custom_{self.custom_num(role_id)}"
+
     def build_name(self, role_id: str) -> str | None:
         system = R.BY_ID.get(role_id)
         return system.build_role_name if system else self.name(role_id)
@@ -768,34 +773,38 @@ async def batch_add_members(rt: Runtime, caller: Principal, project_id: str, bod
         await _add_members(conn, pid, grants, now)
 
 
+async def _member_rows(conn: AsyncConnection, access: Access, first: int = 0, size: int | None = None):
+    """Members with their user and account records: the creator first, then by join time."""
+    m, u, a, cu = t.codearts_members, t.users, t.accounts, t.codearts_users
+    creator_first = case((m.c.user_id == access.project.creator_id, 0), else_=1)
+    query = (
+        select(
+            m.c.user_id, u.c.name, u.c.enabled, u.c.account_id,
+            a.c.name.label("account_name"), a.c.enabled.label("account_enabled"),
+            cu.c.num_id, cu.c.nick_name,
+        )
+        .join_from(m, u, m.c.user_id == u.c.id)
+        .join(a, u.c.account_id == a.c.id)
+        .outerjoin(cu, cu.c.user_id == m.c.user_id)
+        .where(m.c.project_id == access.project.id)
+        .order_by(creator_first, m.c.joined_us, cu.c.num_id, m.c.user_id)
+        .offset(first)
+    )
+    return (await conn.execute(query if size is None else query.limit(size))).all()
+
+
 async def list_members(rt: Runtime, caller: Principal, project_id: str, offset: str | None, limit: str | None) -> dict:
     pid = parse_project_id(project_id, PM_BAD)
     first = query_int(offset, "offset", PM_BAD, 0, 10000, 0)
     size = query_int(limit, "limit", PM_BAD, 1, 1000, 10)
-    m, u, a, cu = t.codearts_members, t.users, t.accounts, t.codearts_users
+    m = t.codearts_members
     async with rt.store.read() as conn:
         access = await load_access(conn, caller, pid, PM)
         refuse(access.decide(P.Check(P.PROJECT_VIEW)), PM_DENIED, "list the members: only members may")
         total = (
             await conn.execute(select(func.count()).select_from(m).where(m.c.project_id == pid))
         ).scalar_one()
-        creator_first = case((m.c.user_id == access.project.creator_id, 0), else_=1)
-        rows = (
-            await conn.execute(
-                select(
-                    m.c.user_id, u.c.name, u.c.enabled, u.c.account_id,
-                    a.c.name.label("account_name"), a.c.enabled.label("account_enabled"),
-                    cu.c.num_id, cu.c.nick_name,
-                )
-                .join_from(m, u, m.c.user_id == u.c.id)
-                .join(a, u.c.account_id == a.c.id)
-                .outerjoin(cu, cu.c.user_id == m.c.user_id)
-                .where(m.c.project_id == pid)
-                .order_by(creator_first, m.c.joined_us, cu.c.num_id, m.c.user_id)
-                .offset(first)
-                .limit(size)
-            )
-        ).all()
+        rows = await _member_rows(conn, access, first, size)
         held = await roles_of(conn, pid, [r.user_id for r in rows])
     members = []
     for r in rows:
@@ -815,6 +824,34 @@ async def list_members(rt: Runtime, caller: Principal, project_id: str, offset: 
             }
         )
     return {"members": members, "total": total}
+
+
+async def list_project_users(rt: Runtime, caller: Principal, project_id: str) -> dict:
+    """ListProjectUsers (projectman.md §3.13, the IPD member list): every member with all of
+    their roles, comma-joined: the 32-character role ids, the names (Build's, as the page's
+    example: 项目管理员 for the administrator) and the codes (a system role's key,
+    ``custom_<number>`` for a custom role), in the order of codearts-uc.md §5.3."""
+    pid = parse_project_id(project_id, PM_BAD)
+    async with rt.store.read() as conn:
+        access = await load_access(conn, caller, pid, PM)
+        refuse(access.decide(P.Check(P.PROJECT_VIEW)), PM_DENIED, "list the members: only members may")
+        rows = await _member_rows(conn, access)
+        held = await roles_of(conn, pid, [r.user_id for r in rows])
+    users = []
+    for r in rows:
+        roles = access.reported(held[r.user_id])
+        users.append({
+            "user_id": r.user_id,
+            "user_num_id": r.num_id,
+            "user_name": r.name,
+            "domain_id": r.account_id,
+            "domain_name": r.account_name,
+            "nick_name": r.nick_name or r.name,
+            "role_id": ",".join(roles),
+            "role_name": ",".join(access.build_name(role) or "" for role in roles),
+            "role_code": ",".join(access.role_code(role) for role in roles),
+        })
+    return {"status": "success", "message": None, "result": users}
 
 
 def _user_ids(b: Body, key: str) -> list[str]:
