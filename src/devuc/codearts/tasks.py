@@ -267,16 +267,18 @@ async def _own_matrix(conn: AsyncConnection, access: Access, loaded: Loaded,
     if task.follows_project:
         wanted |= {role for role in access.role_ids() if not R.is_locked(role, "build")}
     order = [r.role_id for r in R.BUILD_ROW_ORDER] + list(access.customs)
+    new_rows = []  # one multi-row insert: a copy is a row per role, up to 500 custom roles
     for role in [r for r in order if r in wanted]:
         values = P.task_row(role, access.cells, task)
         values.update(changes.get(role, {}))
         flags = {flag: values[name] for flag, name in FLAGS}
         stored = rows.get(role)
         if stored is None:
-            await conn.execute(jr.insert().values(job_id=loaded.job.id, role_id=role, created_us=now,
-                                                  updated_us=now, **flags))
+            new_rows.append({"job_id": loaded.job.id, "role_id": role, "created_us": now, "updated_us": now, **flags})
         elif any(bool(getattr(stored, flag)) != value for flag, value in flags.items()):
             await conn.execute(update(jr).where(jr.c.id == stored.id).values(updated_us=now, **flags))
+    if new_rows:
+        await conn.execute(jr.insert(), new_rows)
     await conn.execute(update(j).where(j.c.id == loaded.job.id).values(follows_project=False, updated_us=now))
 
 
