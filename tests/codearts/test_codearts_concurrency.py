@@ -34,6 +34,13 @@ def race(servers, requests: list[tuple[str, str, dict]], token: str) -> list:
         return list(pool.map(send, range(len(requests))))
 
 
+def new_account_token(server) -> str:
+    """The owner of a new account, with a token scoped to cn-north-4."""
+    acct = server.bootstrap()
+    with server.client() as c:
+        return get_token(c, acct)
+
+
 def projects(server, token: str, count: int) -> list[str]:
     with server.client() as c:
         return [c.post("/v4/project", headers={"X-Auth-Token": token}, json={
@@ -43,10 +50,8 @@ def projects(server, token: str, count: int) -> list[str]:
 
 @pytest.mark.postgres
 def test_a_task_named_with_two_projects_at_once_is_bound_to_one(pair):
-    first, second = pair
-    acct = first.bootstrap()
-    with first.client() as c:
-        token = get_token(c, acct)
+    first, _ = pair
+    token = new_account_token(first)
     a, b = projects(first, token, 2)
     job = secrets.token_hex(16)
     results = race(pair, [
@@ -74,9 +79,7 @@ def test_a_task_named_with_two_projects_at_once_is_bound_to_one(pair):
 @pytest.mark.postgres
 def test_concurrent_templates_never_exceed_the_quota(pair):
     first, _ = pair
-    acct = first.bootstrap()
-    with first.client() as c:
-        token = get_token(c, acct)
+    token = new_account_token(first)
     sources = projects(first, token, 24)
     results = race(pair, [("POST", "/devuc/v1/permission-templates", {"name": f"T{i}", "project_id": pid})
                           for i, pid in enumerate(sources)], token)
