@@ -107,9 +107,10 @@ def task_row(role_id: str, matrix: Matrix, task: Task) -> dict[str, bool]:
     a task that follows the project, and a role the task has no row for (e.g. a custom role made
     after the task got its own matrix), take the role's project-level Build cells."""
     project = R.effective_row(role_id, matrix.get(role_id))
-    own = None if task.follows_project or R.is_locked(role_id, "build") else task.rows.get(role_id)
-    return {name: bool(own.get(name, project[f"build.{name}"])) if own is not None else project[f"build.{name}"]
-            for name in TASK_PERMISSIONS}
+    values = {name: project[f"build.{name}"] for name in TASK_PERMISSIONS}
+    if task_row_source(role_id, task) == "task":
+        values.update({name: bool(v) for name, v in task.rows[role_id].items() if name in values})
+    return values
 
 
 def task_row_source(role_id: str, task: Task) -> str:
