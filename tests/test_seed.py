@@ -271,3 +271,72 @@ def test_the_documented_example_applies(tmp_path):
 
     first, again = run(tmp_path, work)
     assert first and again == []
+
+
+JOB = "0123456789abcdef0123456789abcdef"
+TASKS = """\
+        build_tasks:
+          - id: 0123456789abcdef0123456789abcdef
+            creator: alice
+            permissions:
+              developer: {is_manager: true, is_delete: false}
+              Release manager: {is_copy: true}
+"""
+TASK_SEED = SEED.replace("    vpceps:\n", TASKS + "    vpceps:\n")
+
+
+def test_build_tasks_are_made_known_with_their_rows_and_kept(tmp_path):
+    from devuc.codearts import tasks
+
+    async def rows(rt):
+        async with rt.store.read() as conn:
+            loaded = await tasks.load(conn, JOB)
+        return loaded.job.creator_id, loaded.task.follows_project, loaded.task.rows
+
+    async def work(rt):
+        first, _ = await apply(rt, TASK_SEED)
+        again, moved = await apply(rt, TASK_SEED)
+        made = await rows(rt)
+        switched, _ = await apply(rt, TASK_SEED.replace("            permissions:\n              developer: "
+                                                         "{is_manager: true, is_delete: false}\n"
+                                                         "              Release manager: {is_copy: true}\n",
+                                                         "            follows_project: true\n"))
+        follows = await rows(rt)
+        back, _ = await apply(rt, TASK_SEED)
+        return first, again, moved, made, switched, follows, back, await looks(rt), await rows(rt)
+
+    first, again, moved, made, switched, follows, back, got, final = run(tmp_path, work)
+    assert any(JOB in c and "made build task" in c for c in first.changes)
+    assert any(JOB in c and "set the matrix" in c for c in first.changes)
+    assert again.changes == [] and moved == 0
+    creator, follows_project, own = made
+    assert creator == got["users"]["alice"].id and follows_project is False
+    assert own[R.DEVELOPER.role_id]["manager"] is True and own[R.DEVELOPER.role_id]["delete"] is False
+    custom = next(r for r in got["bob_roles"] if not R.is_system(r))
+    assert own[custom] == {"modify": False, "delete": False, "view": True, "execute": True, "copy": True,
+                           "forbidden": False, "manager": False}
+    assert [c for c in switched.changes if JOB in c] and all("to follow the project" in c
+                                                              for c in switched.changes if JOB in c)
+    assert follows[1] is True and follows[2] == {}
+    assert any("switched" in c for c in back.changes) and final[2][R.DEVELOPER.role_id]["manager"] is True
+
+
+BAD_TASK_FILES = [
+    (TASK_SEED.replace("developer: {is_manager", "wizard: {is_manager"), 41, "unknown role 'wizard'"),
+    (TASK_SEED.replace("developer: {is_manager", "project_admin: {is_manager"), 41, "locked"),
+    (TASK_SEED.replace("creator: alice\n            permissions", "creator: carol\n            permissions"), 39,
+     "'carol' is not a member"),
+    (TASK_SEED.replace("creator: alice\n            permissions:", "creator: alice\n            follows_project: true\n"
+                       "            permissions:"), 42, "follows the project"),
+    (TASK_SEED.replace("{is_copy: true}", "{is_copy: yes please}"), 42, "true or false"),
+    (TASK_SEED.replace("{is_copy: true}", "{is_flying: true}"), 42, "unknown key 'is_flying'"),
+    (TASK_SEED.replace("- id: 0123456789abcdef0123456789abcdef\n            creator", "- id: short\n            creator"),
+     38, "32 letters and digits"),
+]
+
+
+@pytest.mark.parametrize("text,line,words", BAD_TASK_FILES)
+def test_build_task_errors_name_the_line(text, line, words):
+    with pytest.raises(SeedError) as caught:
+        parse_seed(text, settings(Path(".")))
+    assert (caught.value.line, words in caught.value.message) == (line, True), caught.value.message

@@ -143,6 +143,7 @@ def dev_banner(settings: Settings, data_dir_chosen: bool) -> str:
                 )
             for project in account.projects:
                 lines.append(f"  CodeArts project {project.name}  id {project.id or '-'}  region {project.region}")
+                lines += [f"    build task {task.id}  created by {task.creator}" for task in project.build_tasks]
     lines.append("=" * 78)
     return "\n".join(lines)
 

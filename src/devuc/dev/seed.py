@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ..codearts import role_admin
 from ..codearts import roles as R
 from ..codearts import service as codearts
+from ..codearts import tasks
 from ..codearts.privateaccess import service as private_access
 from ..errors import ApiError
 from ..iam import keys
@@ -203,6 +204,15 @@ class MemberSpec:
 
 
 @dataclass
+class BuildTaskSpec:
+    line: int
+    id: str
+    creator: str
+    follows_project: bool
+    rows: dict[str, dict[str, bool]]  # role name -> {is_modify: ..., ...}
+
+
+@dataclass
 class ProjectSpec:
     line: int
     name: str
@@ -213,6 +223,7 @@ class ProjectSpec:
     creator: str
     roles: list[RoleSpec]
     members: list[MemberSpec]
+    build_tasks: list[BuildTaskSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -395,8 +406,12 @@ def _parse_project(item: Any, line: int, where: str, owner: str, regions: list[s
         members.append(MemberSpec(mobj.line, user, held))
     _unique([(m.user, m.line) for m in members], "member")
     creator = obj.text("creator", default=owner)
+    in_project = {creator} | {m.user for m in members}
+    build_tasks = [_parse_build_task(item, tline, f"{where}.build_tasks[{j}]", creator, in_project, custom)
+                   for j, (item, tline) in enumerate(obj.items("build_tasks"))]
+    _unique([(b.id, b.line) for b in build_tasks], "build task")
     spec = ProjectSpec(obj.line, name.strip(), obj.text("id", pattern=ID_RE, rule=ID_RULE), ptype, region,
-                       description, creator, roles, members)
+                       description, creator, roles, members, build_tasks)
     obj.done()
     for member in members:
         names = {r for r, _ in member.roles}
@@ -405,6 +420,36 @@ def _parse_project(item: Any, line: int, where: str, owner: str, regions: list[s
         if member.user == creator and names != {R.PROJECT_ADMIN.key}:
             raise SeedError(member.line, f"'{creator}' created the project and holds project_admin only")
     return spec
+
+
+def _parse_build_task(item: Any, line: int, where: str, project_creator: str, in_project: set[str],
+                      custom: set[str]) -> BuildTaskSpec:
+    """A build task of a project: its id, who made it known (a member; the project's creator by
+    default), and either ``follows_project: true`` or its own rows by role name."""
+    obj = _Obj(item, line, where)
+    job_id = obj.text("id", required=True, pattern=tasks.JOB_ID_RE, rule="must be 32 letters and digits")
+    creator = obj.text("creator", default=project_creator)
+    if creator not in in_project:
+        raise SeedError(obj.line_of("creator"), f"{where}.creator '{creator}' is not a member of the project")
+    follows = obj.get("follows_project", bool, default=False)
+    rows: dict[str, dict[str, bool]] = {}
+    declared = obj.get("permissions", _Map, default=None)
+    if declared and follows:
+        raise SeedError(obj.line_of("permissions"), f"{where}: a task that follows the project has no rows of its own")
+    if declared:
+        pobj = _Obj(declared, obj.line_of("permissions"), f"{where}.permissions")
+        for role in list(declared):
+            if role not in R.BY_KEY and role not in custom:
+                raise SeedError(pobj.line_of(role), f"{pobj.where}: unknown role {role!r}; a system role "
+                                f"({', '.join(R.BY_KEY)}) or a custom role of this project")
+            if role == R.PROJECT_ADMIN.key:
+                raise SeedError(pobj.line_of(role), f"{pobj.where}.{role}: the project administrator's row is locked")
+            cobj = _Obj(pobj.get(role, _Map, required=True), pobj.line_of(role), f"{pobj.where}.{role}")
+            rows[role] = {flag: value for flag in tasks.FLAG_NAMES if (value := cobj.get(flag, bool)) is not None}
+            cobj.done()
+        pobj.done()
+    obj.done()
+    return BuildTaskSpec(obj.line, job_id, creator, follows, rows)
 
 
 def _empty_map(line: int) -> _Map:
@@ -752,6 +797,39 @@ class _Account:
                 self.report.add(f"updated {label}: description")
         custom = await self._roles(spec, pid, label)
         await self._members(spec, pid, label, user_ids, custom)
+        await self._build_tasks(spec, pid, label, user_ids, custom)
+
+    async def _build_tasks(self, spec: ProjectSpec, pid: str, label: str, user_ids: dict[str, str],
+                           custom: dict[str, str]) -> None:
+        if not spec.build_tasks:
+            return
+        build_ids = {r["role_id"]: r["build_role_id"] for r in (await role_admin.list_roles(self.rt, None, pid))["roles"]}
+        for task in spec.build_tasks:
+            who = _principal(self.account_id, self.label, user_ids[task.creator], task.creator,
+                             owner=task.creator == self.spec.owner.name, region=spec.region)
+            async with self.rt.store.read() as conn:
+                loaded = await tasks.load(conn, task.id)
+            if loaded is not None and loaded.job.project_id != pid:
+                raise SeedError(task.line, f"build task {task.id} belongs to another project")
+            if loaded is None or loaded.task.follows_project != task.follows_project:
+                await _at(task.line, f"build task {task.id}", tasks.apply_project_permission(
+                    self.rt, who, {"job_id": task.id, "project_id": pid, "project_switch": task.follows_project}))
+                self.report.add(f"{'made build task' if loaded is None else 'switched build task'} {task.id} of "
+                                f"{label} {'to follow the project' if task.follows_project else 'to its own matrix'}")
+            if task.follows_project or not task.rows:
+                continue
+            shown = await _at(task.line, f"build task {task.id}", tasks.show_job_role_permission(self.rt, who, task.id))
+            have = {row["role_id"]: row for row in shown["result"]}
+            rows = []
+            for name, cells in task.rows.items():
+                role_id = R.BY_KEY[name].role_id if name in R.BY_KEY else custom[name]
+                changed = {flag: value for flag, value in cells.items() if have[build_ids[role_id]][flag] != value}
+                if changed:
+                    rows.append({"devuc_role_id": role_id, **changed})
+            if rows:
+                await _at(task.line, f"setting the matrix of build task {task.id}", tasks.batch_update_job_role_permission(
+                    self.rt, who, {"project_id": pid, "job_ids": [task.id], "permissions": rows}))
+                self.report.add(f"set the matrix of build task {task.id} of {label}")
 
     async def _roles(self, spec: ProjectSpec, pid: str, label: str) -> dict[str, str]:
         listed = await role_admin.list_roles(self.rt, None, pid)
