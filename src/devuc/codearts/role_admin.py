@@ -42,7 +42,7 @@ UC_NO_ROLE = "UC.00011189"
 MAX_ROLES_PER_MEMBER = 20
 
 
-def _deny(decision: P.Decision, what: str) -> None:
+def deny(decision: P.Decision, what: str) -> None:
     """Refuse what ``decision`` does not allow: ``locked`` (an integrity rule) in every mode,
     the rest as the enforcement mode says (devuc/authz.py)."""
     if decision.allowed:
@@ -65,6 +65,11 @@ def _role_id(value: str, access: Access, name: str = "role_id") -> str:
     return role_id
 
 
+def permissions_json(row) -> dict:
+    """A matrix row as the extensions show it: ``{"build": {"create": true, ...}, "devuc": {...}}``."""
+    return {service: {name: row[f"{service}.{name}"] for name in names} for service, names in R.SERVICES.items()}
+
+
 def role_json(access: Access, role_id: str) -> dict:
     system = R.BY_ID.get(role_id)
     row = R.effective_row(role_id, access.cells.get(role_id))
@@ -77,10 +82,7 @@ def role_json(access: Access, role_id: str) -> dict:
         "build_role_id": access.build_id(role_id),
         "rank": R.rank(role_id),
         "locked": [s for s in R.SERVICES if R.is_locked(role_id, s)],
-        "permissions": {
-            service: {name: row[f"{service}.{name}"] for name in names}
-            for service, names in R.SERVICES.items()
-        },
+        "permissions": permissions_json(row),
     }
 
 
@@ -97,10 +99,7 @@ def catalogue() -> dict:
                 "build_role_id": r.build_id,
                 "rank": r.rank,
                 "locked": [s for s in R.SERVICES if R.is_locked(r.role_id, s)],
-                "default_permissions": {
-                    service: {name: r.defaults[f"{service}.{name}"] for name in names}
-                    for service, names in R.SERVICES.items()
-                },
+                "default_permissions": permissions_json(r.defaults),
             }
             for r in R.SYSTEM_ROLES
         ]
@@ -109,7 +108,7 @@ def catalogue() -> dict:
 
 async def _viewer_access(conn: AsyncConnection, caller: Principal | None, project_id: str) -> Access:
     access = await load_access(conn, caller, parse_project_id(project_id, UC_BAD), UC, all_cells=True)
-    _deny(access.decide(P.Check(P.PROJECT_VIEW)), "see this project: only its members may")
+    deny(access.decide(P.Check(P.PROJECT_VIEW)), "see this project: only its members may")
     return access
 
 
@@ -156,7 +155,7 @@ async def add_custom_role(
     await conn.execute(
         insert(cr).values(id=role_id, project_id=pid, num_id=number, name=name, created_us=now, updated_us=now)
     )
-    await _store_cells(conn, pid, {role_id: cells})
+    await store_cells(conn, pid, {role_id: cells})
     new_row = (await conn.execute(select(cr).where(cr.c.id == role_id))).one()
     grown = Access(access.project, access.subject, {**access.cells, role_id: dict(cells)},
                    {**access.customs, role_id: new_row})
@@ -181,11 +180,11 @@ async def create_role(rt: Runtime, caller: Principal | None, project_id: str, bo
     try:
         async with rt.store.write() as conn:
             access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
-            _deny(access.decide(P.Check(P.ROLES_MANAGE)), "manage the roles of this project")
+            deny(access.decide(P.Check(P.ROLES_MANAGE)), "manage the roles of this project")
             cells: dict[str, bool] = {}
             if source_project is not None:
                 origin = access if source_project == pid else await load_access(conn, caller, source_project, UC, all_cells=True)
-                _deny(origin.decide(P.Check(P.PROJECT_VIEW)), "copy a role of a project you are not a member of")
+                deny(origin.decide(P.Check(P.PROJECT_VIEW)), "copy a role of a project you are not a member of")
                 if origin.project.project_type != access.project.project_type:
                     raise ApiError(
                         UC_TYPE_MISMATCH,
@@ -211,7 +210,7 @@ async def rename_role(rt: Runtime, caller: Principal | None, project_id: str, ro
             if R.is_system(target):
                 raise authz.always(UC_ROLE_LOCKED, "integrity: system roles keep their names",
                                    "Not authorized to modify this role: system roles cannot be renamed.")
-            _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "rename this role")
+            deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "rename this role")
             clash = await conn.execute(select(cr.c.id).where(cr.c.project_id == pid, cr.c.name == name, cr.c.id != target))
             if clash.first():
                 raise _name_taken(name)
@@ -231,7 +230,7 @@ async def delete_role(rt: Runtime, caller: Principal | None, project_id: str, ro
         if R.is_system(target):
             raise authz.always(UC_ROLE_LOCKED, "integrity: system roles cannot be deleted",
                                "Not authorized to modify this role: system roles cannot be deleted.")
-        _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "delete this role")
+        deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}))), "delete this role")
         holders = (
             await conn.execute(select(func.count()).where(mr.c.project_id == pid, mr.c.role_id == target))
         ).scalar_one()
@@ -248,7 +247,7 @@ async def delete_role(rt: Runtime, caller: Principal | None, project_id: str, ro
 # matrices
 
 
-def _parse_cells(b: Body | None, name: str) -> dict[str, bool]:
+def parse_cells(b: Body | None, name: str) -> dict[str, bool]:
     """``{"build": {"create": true, ...}, "devuc": {...}}`` into ``{"build.create": True, ...}``."""
     if b is None:
         raise missing(UC_BAD, name)
@@ -278,17 +277,33 @@ def _parse_matrix_update(body: Any) -> list[tuple[str, str, dict[str, bool]]]:
     for i, item in enumerate(items):
         entry = Body(item, UC_BAD, f"roles[{i}]")
         role = entry.string("role_id", required=True)
-        out.append((f"roles[{i}].role_id", role, _parse_cells(entry.object("permissions"), f"roles[{i}].permissions")))
+        out.append((f"roles[{i}].role_id", role, parse_cells(entry.object("permissions"), f"roles[{i}].permissions")))
     return out
 
 
-async def _store_cells(conn: AsyncConnection, project_id: str, cells: dict[str, dict[str, bool]]) -> None:
+async def store_cells(conn: AsyncConnection, project_id: str, cells: dict[str, dict[str, bool]]) -> None:
     rows = [
         {"project_id": project_id, "role_id": role_id, "permission": key, "granted": value}
         for role_id, row in cells.items()
         for key, value in row.items()
     ]
     await upsert(conn, t.codearts_role_permissions, rows, ["project_id", "role_id", "permission"], ["granted"])
+
+
+def changed_cells(access: Access, role_id: str, cells: dict[str, bool]) -> dict[str, bool]:
+    """The cells of ``cells`` that differ from the role's effective row (a cell given its
+    current value is no change)."""
+    current = R.effective_row(role_id, access.cells.get(role_id))
+    return {k: v for k, v in cells.items() if current[k] != v}
+
+
+async def store_changes(conn: AsyncConnection, access: Access, changes: dict[str, dict[str, bool]]) -> None:
+    """Store changed cells, each role's change allowed by the rank and lock rules first."""
+    for role_id, changed in changes.items():
+        services = frozenset(k.split(".", 1)[0] for k in changed)
+        label = f"the {'/'.join(sorted(services))} permissions of role {access.name(role_id)}"
+        deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({role_id}), services)), f"change {label}")
+    await store_cells(conn, access.project.id, changes)
 
 
 async def update_matrix(rt: Runtime, caller: Principal | None, project_id: str, body: Any) -> dict:
@@ -298,19 +313,14 @@ async def update_matrix(rt: Runtime, caller: Principal | None, project_id: str, 
     pid = parse_project_id(project_id, UC_BAD)
     async with rt.store.write() as conn:
         access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
-        _deny(access.decide(P.Check(P.ROLES_MANAGE)), "set the role permissions of this project")
+        deny(access.decide(P.Check(P.ROLES_MANAGE)), "set the role permissions of this project")
         changes: dict[str, dict[str, bool]] = {}
         for name, raw, cells in updates:
             role_id = _role_id(raw, access, name)
-            current = R.effective_row(role_id, access.cells.get(role_id))
-            changed = {k: v for k, v in cells.items() if current[k] != v}
+            changed = changed_cells(access, role_id, cells)
             if changed:
                 changes.setdefault(role_id, {}).update(changed)
-        for role_id, changed in changes.items():
-            services = frozenset(k.split(".", 1)[0] for k in changed)
-            label = f"the {'/'.join(sorted(services))} permissions of role {access.name(role_id)}"
-            _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({role_id}), services)), f"change {label}")
-        await _store_cells(conn, pid, changes)
+        await store_changes(conn, access, changes)
         access = Access(access.project, access.subject, await matrix_cells(conn, pid), access.customs)
     return {"roles": [role_json(access, r) for r in access.role_ids()]}
 
@@ -355,7 +365,7 @@ async def set_member_roles(
     pid = parse_project_id(project_id, UC_BAD)
     async with rt.store.write() as conn:
         access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
-        _deny(access.decide(P.Check(P.MEMBERS_MANAGE)), "manage the members of this project")
+        deny(access.decide(P.Check(P.MEMBERS_MANAGE)), "manage the members of this project")
         wanted = frozenset(_role_id(v, access, f"role_ids[{i}]") for i, v in enumerate(items))
         held = await _held(conn, access, user_id)
         if wanted != held:
@@ -367,7 +377,7 @@ async def set_member_roles(
                     "Not permitted to set project administrator: the creator keeps exactly that role "
                     "and nobody else can be given it.",
                 )
-            _deny(
+            deny(
                 access.decide(P.Check(P.MEMBERS_MANAGE, wanted | held)),
                 "change this member's roles: a role concerned is not below your own",
             )

@@ -33,7 +33,18 @@ from . import permissions as P
 from . import roles as R
 from .inputs import Body, invalid
 from .inputs import project_id as parse_project_id
-from .role_admin import UC_BAD, UC_DENIED, UC_TYPE_MISMATCH, _deny, _parse_cells, _store_cells, add_custom_role, role_json
+from .role_admin import (
+    UC_BAD,
+    UC_DENIED,
+    UC_TYPE_MISMATCH,
+    add_custom_role,
+    changed_cells,
+    deny,
+    parse_cells,
+    permissions_json,
+    role_json,
+    store_changes,
+)
 from .service import UC, Access, load_access, ms
 
 UC_NO_TEMPLATE = "UC.00011038"
@@ -101,8 +112,7 @@ def _role_json(role: dict) -> dict:
         "name": system.name if system else role["name"],
         "type": "system" if system else "custom",
         "locked": [s for s in R.SERVICES if R.is_locked(role["role_id"], s)],
-        "permissions": {service: {name: cells[f"{service}.{name}"] for name in names}
-                        for service, names in R.SERVICES.items()},
+        "permissions": permissions_json(cells),
     }
 
 
@@ -240,7 +250,7 @@ async def update_template_role(
 ) -> dict:
     """Change one role's cells in the template; locked rows keep theirs (a cell sent with its
     current value is no change, as in the project's matrix)."""
-    cells = _parse_cells(Body(body, UC_BAD).object("permissions", required=True), "permissions")
+    cells = parse_cells(Body(body, UC_BAD).object("permissions", required=True), "permissions")
     wanted = R.normalize_role_id(role_id)
     if wanted is None:
         raise invalid(UC_BAD, "role_id", "must be a 32-character role id")
@@ -282,7 +292,7 @@ async def apply_template(rt: Runtime, caller: Principal | None, project_id: str,
     now = now_us()
     async with rt.store.write() as conn:
         access = await load_access(conn, caller, pid, UC, all_cells=True, lock=True)
-        _deny(access.decide(P.Check(P.ROLES_MANAGE)), "set the role permissions of this project")
+        deny(access.decide(P.Check(P.ROLES_MANAGE)), "set the role permissions of this project")
         row = await _load(conn, caller, template_id)
         if row.account_id != access.project.account_id:  # a guest member's own account's template
             raise ApiError(UC_NO_TEMPLATE, f"Permission template not found: '{template_id}'.")
@@ -296,14 +306,10 @@ async def apply_template(rt: Runtime, caller: Principal | None, project_id: str,
             if target is None:
                 access, _ = await add_custom_role(conn, access, role["name"], role["cells"], now)
                 continue
-            current = R.effective_row(target, access.cells.get(target))
-            changed = {k: bool(v) for k, v in role["cells"].items()
-                       if k in current and current[k] != v and not R.is_locked(target, k.split(".", 1)[0])}
+            unlocked = {k: bool(v) for k, v in role["cells"].items() if not R.is_locked(target, k.split(".", 1)[0])}
+            changed = changed_cells(access, target, unlocked)
             if changed:
-                services = frozenset(k.split(".", 1)[0] for k in changed)
-                _deny(access.decide(P.Check(P.ROLES_MANAGE, frozenset({target}), services)),
-                      f"change the {'/'.join(sorted(services))} permissions of role {access.name(target)}")
                 changes[target] = changed
-        await _store_cells(conn, pid, changes)
+        await store_changes(conn, access, changes)
         access = await load_access(conn, caller, pid, UC, all_cells=True)
     return {"template_id": row.id, "roles": [role_json(access, r) for r in access.role_ids()]}
