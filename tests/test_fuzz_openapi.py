@@ -38,7 +38,6 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 EXCLUDED_CHECKS = "unsupported_method,positive_data_acceptance,negative_data_rejection"
 
 # Cases: SQLite carries the full run (token + signed together ≥ 5,000 cases); PostgreSQL a
-# smaller one with the same checks.
 # smaller one: no coverage phase (its fixed sweep of boundary and negative values is most of the
 # SQLite cases and has nothing backend-specific), fuzzing only.
 MAX_EXAMPLES = {"sqlite": 15, "postgres": 6}

@@ -113,3 +113,24 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
                             env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2
     assert "port" in result.stderr
+
+
+@pytest.mark.parametrize("name, value, ok", [
+    ("login_failed_times", 2, False), ("login_failed_times", 3, True), ("login_failed_times", 10, True),
+    ("login_failed_times", 11, False),
+    ("login_failure_window_minutes", 14, False), ("login_failure_window_minutes", 60, True),
+    ("login_failure_window_minutes", 61, False),
+    ("lockout_minutes", 14, False), ("lockout_minutes", 15, True), ("lockout_minutes", 1440, True),
+    ("lockout_minutes", 1441, False),
+])
+def test_login_policy_settings_keep_to_iams_ranges(tmp_path, name, value, ok):
+    """spec/iam.md §4.1: failures 3-10, window 15-60 minutes, lock 15-1440 minutes."""
+    from pydantic import ValidationError
+
+    from devuc.config import Settings
+
+    if ok:
+        assert getattr(Settings(data_dir=tmp_path, **{name: value}), name) == value
+    else:
+        with pytest.raises(ValidationError, match=name):
+            Settings(data_dir=tmp_path, **{name: value})

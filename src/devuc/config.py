@@ -74,9 +74,10 @@ class Settings(BaseModel):
     seed_file: Path | None = None
 
     token_ttl_seconds: int = Field(86400, ge=60, le=86400)
-    login_failed_times: int = Field(5, ge=1, le=100)
-    login_failure_window_minutes: int = Field(15, ge=1, le=1440)
-    lockout_minutes: int = Field(15, ge=1, le=1440)
+    # The login policy's ranges (spec/iam.md §4.1).
+    login_failed_times: int = Field(5, ge=3, le=10)
+    login_failure_window_minutes: int = Field(15, ge=15, le=60)
+    lockout_minutes: int = Field(15, ge=15, le=1440)
     aksk_failures_before_lock: int = Field(5, ge=1, le=100)
     aksk_lock_minutes: int = Field(5, ge=1, le=1440)
     signature_max_skew_seconds: int = Field(900, ge=1, le=86400)

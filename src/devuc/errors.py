@@ -49,6 +49,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "1103": (400, "The password does not meet the password policy."),
     "1104": (400, "The mobile number is invalid."),
     "1106": (400, "The country code and the mobile number must be given together."),
+    "1108": (400, "The new password must differ from the current password."),
     "1109": (400, "The user name already exists."),
     "1110": (400, "The email address has already been used."),
     "1111": (400, "The mobile number has already been used."),

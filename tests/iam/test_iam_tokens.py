@@ -191,6 +191,42 @@ def test_missing_tampered_and_expired_tokens(server: Server, account):
         assert r.status_code == 404
 
 
+def test_x_project_id_and_x_domain_id_with_a_token(server: Server, account):
+    """Sent with a token, they must name the caller's own account and one of its enabled projects
+    (as with a signed request); else 403 APIGW.0302 before the route runs. They never change the
+    token's scope."""
+    other = server.bootstrap()
+    own = account["projects"]
+    with server.client() as c:
+        token = get_token(c, account)  # scoped to cn-north-4
+        domain_token = get_token(c, account, project=None)
+        for headers in ({"X-Project-Id": own["cn-north-4"]}, {"X-Project-Id": own["ap-southeast-3"]},
+                        {"X-Domain-Id": account["account_id"]},
+                        {"X-Domain-Id": account["account_id"], "X-Project-Id": own["cn-north-4"]}):
+            for t in (token, domain_token):
+                r = c.get("/v3/auth/projects", headers={"X-Auth-Token": t, **headers})
+                assert r.status_code == 200, (headers, r.text)
+        # the token's own scope still decides: its project, not the one named in X-Project-Id
+        r = c.get("/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token,
+                                              "X-Project-Id": own["ap-southeast-3"]})
+        assert r.status_code == 200 and r.json()["token"]["project"]["id"] == own["cn-north-4"]
+
+        groups = {g["name"] for g in c.get("/v3/groups", headers={"X-Auth-Token": token}).json()["groups"]}
+        for headers in ({"X-Project-Id": other["projects"]["cn-north-4"]}, {"X-Project-Id": "0" * 32},
+                        {"X-Domain-Id": other["account_id"]},
+                        {"X-Domain-Id": other["account_id"], "X-Project-Id": own["cn-north-4"]},
+                        {"X-Domain-Id": account["account_id"], "X-Project-Id": other["projects"]["cn-north-4"]}):
+            for t in (token, domain_token):
+                r = c.get("/v3/auth/projects", headers={"X-Auth-Token": t, **headers})
+                assert r.status_code == 403 and error_code(r) == "APIGW.0302", (headers, r.text)
+            # refused before the route: a write asked this way changes nothing
+            r = c.post("/v3/groups", json={"group": {"name": "never-made"}},
+                       headers={"X-Auth-Token": token, **headers})
+            assert r.status_code == 403 and error_code(r) == "APIGW.0302", (headers, r.text)
+        after = {g["name"] for g in c.get("/v3/groups", headers={"X-Auth-Token": token}).json()["groups"]}
+        assert after == groups
+
+
 def forge_token(server: Server, account: dict, *, expires_in: int) -> str:
     """A token signed with the server's own keys whose lifetime is already over."""
     from devuc.config import Settings

@@ -212,6 +212,9 @@ CREATE_CASES = [
      400, "1103", "user.password"),
     ("password-non-ascii", {"password": "Pässwort123"}, 400, "1103", "user.password"),
     ("password-number", {"password": 12345678}, 400, "1103", "user.password"),
+    ("password-common", {"password": "Passw0rd"}, 400, "1118", "user.password"),
+    ("password-common-other-case", {"password": "ADMIN@123"}, 400, "1118", "user.password"),
+    ("password-keyboard-walk", {"password": "1qaz@WSX"}, 400, "1118", "user.password"),
     ("phone-letters", {"areacode": "86", "phone": "12ab"}, 400, "1104", "user.phone"),
     ("phone-33-digits", {"areacode": "86", "phone": "1" * 33}, 400, "1104", "user.phone"),
     ("phone-number", {"areacode": "86", "phone": 13800000000}, 400, "1104", "user.phone"),
@@ -492,6 +495,14 @@ def test_password_change_by_admin_revokes_the_users_tokens(server: Server, acct)
         old = get_token(c, acct, user="gina", password=PASSWORD)
         assert c.get("/v3/auth/projects", headers=auth(old)).status_code == 200
 
+        # the policy keeps one password of history: the current one again is 400 1108, and the
+        # user's tokens live on
+        r = c.put(f"/v3.0/OS-USER/users/{gina['id']}", headers=auth(token),
+                  json={"user": {"password": PASSWORD}})
+        assert_flat_error(r, 400, "1108", "user.password")
+        assert PASSWORD not in r.text
+        assert c.get("/v3/auth/projects", headers=auth(old)).status_code == 200
+
         r = c.put(f"/v3.0/OS-USER/users/{gina['id']}", headers=auth(token),
                   json={"user": {"password": "N3w-secret!"}})
         assert r.status_code == 200, r.text
@@ -597,9 +608,13 @@ def test_change_own_password(server: Server, acct):
         assert r.status_code == 401, r.text
         assert c.get("/v3/auth/projects", headers=auth(first)).status_code == 200
         # a new password that breaks the policy: 400 naming the field, nothing changes
-        for weak in ("short", "lee", "alllowercase"):
+        for weak in ("short", "lee", "alllowercase", "P@ssw0rd"):
             r = c.post(url, headers=auth(first), json={"user": {"original_password": PASSWORD, "password": weak}})
-            assert r.status_code == 400 and "password" in message(r), r.text
+            assert r.status_code == 400 and error_code(r) == "IAM.0073" and "password" in message(r), r.text
+        # the current password again (one password of history): 400 1108, nothing changes
+        r = c.post(url, headers=auth(first), json={"user": {"original_password": PASSWORD, "password": PASSWORD}})
+        assert r.status_code == 400 and error_code(r) == "1108" and "user.password" in message(r), r.text
+        assert c.get("/v3/auth/projects", headers=auth(first)).status_code == 200
         for bad in ({}, {"user": {"password": "Brand-n3w!"}}, {"user": {"original_password": PASSWORD}},
                     {"user": {"original_password": PASSWORD, "password": 12345678}}, []):
             r = c.post(url, headers=auth(first), json=bad)

@@ -74,3 +74,26 @@ async def test_hashing_leaves_the_event_loop_free():
     finally:
         ticker.cancel()
     assert ticks > 0, "the loop ran nothing while a password was verified"
+
+
+def _composition_ok(password: str) -> bool:
+    """The rules check_password applies before its list of common passwords."""
+    return 8 <= len(password) <= passwords.MAX_PASSWORD_LENGTH and passwords._classes(password) >= 2
+
+
+@pytest.mark.parametrize("common", sorted(passwords.WEAK_PASSWORDS))
+def test_common_passwords_pass_the_composition_rules_and_are_refused_as_weak(common):
+    # Only a password the other rules let through needs the list: every entry must be one.
+    assert _composition_ok(common)
+    for shown in (common, common.upper(), common.capitalize()):
+        with pytest.raises(passwords.ApiError) as refused:
+            passwords.check_password(shown, user_name="someone", min_length=8, weak_code="1118")
+        assert refused.value.code == "1118" and "password" in refused.value.message
+        with pytest.raises(passwords.ApiError) as refused:
+            passwords.check_password(shown, user_name="someone", min_length=8, code="IAM.0073")
+        assert refused.value.code == "IAM.0073"
+
+
+def test_a_password_near_a_common_one_is_accepted():
+    for fine in ("Passw0rd-Kestrel", "Admin@123x9", "1qaz@WSX-river"):
+        assert passwords.check_password(fine, user_name="someone", min_length=8) == fine

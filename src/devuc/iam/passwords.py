@@ -108,6 +108,29 @@ def _classes(password: str) -> int:
     )
 
 
+# Passwords that meet the composition rules and still head every list of leaked passwords (and
+# the keyboard walks and "Name@123" shapes they are full of): refused as weak, without regard to
+# case. The IAM user APIs answer them with their own code (1118); other callers with ``code``.
+WEAK_PASSWORDS = frozenset("""
+    password1 password12 password123 password1234 password12345 password@123 password!
+    password#1 password@1 password_123 passw0rd passw0rd! p@ssword p@ssw0rd p@ssw0rd1
+    p@ssw0rd123 p@$$w0rd pa$$w0rd pa$$word pass@123 pass@1234 pass1234 pass12345
+    admin123 admin1234 admin12345 admin@123 admin@1234 admin#123 admin_123 admin123!
+    administrator1 administrator@123 root1234 root@123 root@1234 test1234 test@123
+    test@1234 test12345 user1234 user@123 guest123 guest@123
+    huawei123 huawei@123 huawei12#$ huaweicloud@123 changeme1 changeme123 changeme!
+    welcome1 welcome12 welcome123 welcome@123 welcome1! letmein1 letmein123 iloveyou1
+    qwerty12 qwerty123 qwerty1234 qwerty@123 qwerty!23 qwertyuiop1 qwer1234 qwer@1234
+    1234qwer asdf1234 asdf@1234 zxcv1234 1qaz2wsx 1qaz@wsx 1qaz!qaz !qaz2wsx !qaz@wsx
+    zaq12wsx zaq1@wsx 1q2w3e4r 1q2w3e4r5t 1q2w3e4r! q1w2e3r4 q1w2e3r4t5 abc12345
+    abc123456 abcd1234 abcd@1234 abc@1234 abc@12345 a1234567 a12345678 a123456789
+    aa123456 aa12345678 a1b2c3d4 12345678a 123456789a 123456abc 12345abc 1234abcd
+    11111111a 88888888a 66666666a sunshine1 monkey123 dragon123 football1 baseball1
+    master123 superman1 trustno1 princess1 starwars1 computer1 internet1 summer2024
+    winter2024 spring2024 autumn2024 summer2025 winter2025 summer2026 winter2026
+""".split())
+
+
 def check_password(
     password: object,
     *,
@@ -116,9 +139,11 @@ def check_password(
     email: str = "",
     phone: str = "",
     code: str = "1103",
+    weak_code: str | None = None,
     field: str = "password",
 ) -> str:
-    """Return the password if it satisfies the policy, else raise ``code`` naming ``field``."""
+    """Return the password if it satisfies the policy, else raise ``code`` naming ``field``
+    (``weak_code``, when given, for a password refused as commonly used)."""
     if not isinstance(password, str):
         raise ApiError(code, f"Invalid parameter '{field}': must be a string.")
     if not min_length <= len(password) <= MAX_PASSWORD_LENGTH:
@@ -142,6 +167,10 @@ def check_password(
     for value, what in ((email, "email address"), (phone, "mobile number")):
         if value and value.lower() in lowered:
             raise ApiError(code, f"Invalid parameter '{field}': must not contain the {what}.")
+    if lowered in WEAK_PASSWORDS:
+        raise ApiError(
+            weak_code or code, f"Invalid parameter '{field}': a commonly used password, easily guessed."
+        )
     return password
 
 

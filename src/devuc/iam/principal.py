@@ -84,24 +84,34 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     if cached is not None:
         return cached
     rt = runtime(request)
-    authorization = auth_token = None  # the first of each, as Starlette's Headers.get finds them
+    # The first of each, as Starlette's Headers.get finds them.
+    authorization = auth_token = claimed_project = claimed_domain = None
     for name, value in request.scope["headers"]:
         if name == b"authorization":
             if authorization is None:
                 authorization = value.decode("latin-1")
-        elif name == b"x-auth-token" and auth_token is None:
-            auth_token = value.decode("latin-1")
+        elif name == b"x-auth-token":
+            if auth_token is None:
+                auth_token = value.decode("latin-1")
+        elif name == b"x-project-id":
+            if claimed_project is None:
+                claimed_project = value.decode("latin-1").strip(" \t")
+        elif name == b"x-domain-id" and claimed_domain is None:
+            claimed_domain = value.decode("latin-1").strip(" \t")
     if authorization is not None and (
         signing.is_signed_value(authorization) or signing.is_signed(request.headers.items())
     ):
         who = await _from_signature(rt, request)
-    elif auth_token:
-        who = await from_token(rt, auth_token)
-    elif body_token:
-        who = await from_token(rt, body_token)
     else:
-        metrics.auth_failure("missing_credentials")
-        raise _unauthorized("x-auth-token not found")
+        if auth_token:
+            who = await from_token(rt, auth_token)
+        elif body_token:
+            who = await from_token(rt, body_token)
+        else:
+            metrics.auth_failure("missing_credentials")
+            raise _unauthorized("x-auth-token not found")
+        if claimed_project is not None or claimed_domain is not None:
+            await _check_token_claims(rt, who, claimed_project, claimed_domain)
     who = _through_endpoint(request, who, rt.settings)
     state[_PRINCIPAL_KEY] = who
     return who
@@ -314,30 +324,53 @@ async def _signature_succeeded(rt: Runtime, key: _KeyEntry, now: int) -> None:
     _last_use_written[key.access] = now
 
 
+def _scope_forbidden() -> ApiError:
+    metrics.auth_failure("scope_forbidden")
+    return ApiError("APIGW.0302")
+
+
 async def _signed_project(
     conn, project_id: str | None, domain_id: str | None, account_id: str
 ) -> str | None:
     """The project named by X-Project-Id (None if absent); 403 unless it is the key's account's,
     and likewise X-Domain-Id must be the key's account."""
-    forbidden = ApiError("APIGW.0302")
     if domain_id is not None and domain_id != account_id:
-        metrics.auth_failure("scope_forbidden")
-        raise forbidden
-    if project_id is None:
-        return None
-    found = (
-        await conn.execute(
-            select(t.region_projects.c.id).where(
-                t.region_projects.c.id == project_id,
-                t.region_projects.c.account_id == account_id,
-                t.region_projects.c.enabled.is_(True),
-            )
-        )
-    ).first()
-    if found is None:
-        metrics.auth_failure("scope_forbidden")
-        raise forbidden
+        raise _scope_forbidden()
+    if project_id is not None and not await _account_has_project(conn, account_id, project_id):
+        raise _scope_forbidden()
     return project_id
+
+
+async def _account_has_project(conn, account_id: str, project_id: str) -> bool:
+    found = await conn.execute(
+        select(t.region_projects.c.id).where(
+            t.region_projects.c.id == project_id,
+            t.region_projects.c.account_id == account_id,
+            t.region_projects.c.enabled.is_(True),
+        )
+    )
+    return found.first() is not None
+
+
+async def _check_token_claims(
+    rt: Runtime, who: Principal, project_id: str | None, domain_id: str | None
+) -> None:
+    """A token caller's X-Project-Id / X-Domain-Id, when sent, must name a project of its own
+    account and the account itself (spec/iam.md §2.2), as for a signed request; 403 otherwise.
+    Neither changes the token's scope."""
+    if domain_id is not None and domain_id != who.account_id:
+        raise _scope_forbidden()
+    if project_id is None or project_id == who.project_id:
+        return
+    key = ("account-project", who.account_id, project_id)
+    generation = await rt.fresh_generation()
+    known = rt.cache.get(key)
+    if known is None:
+        async with rt.store.read() as conn:
+            known = await _account_has_project(conn, who.account_id, project_id)
+        rt.cache.put(key, known, generation)
+    if not known:
+        raise _scope_forbidden()
 
 
 async def _signature_failed(rt: Runtime, access: str, reason: str) -> None:

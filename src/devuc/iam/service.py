@@ -704,6 +704,7 @@ def parse_user_fields(
             min_length=min_password,
             email=current_email if out.email is None else out.email,
             phone=current_phone if out.phone is None else out.phone,
+            weak_code="1118",
             field="user.password",
         )
     return out
@@ -876,6 +877,8 @@ async def update_user(rt: Runtime, caller: Principal, user_id: str, user: Any):
     now = now_us()
     values["updated_us"] = now
     if fields.password:
+        if current.password_hash and await verify_password(current.password_hash, fields.password):
+            raise _same_password()
         values["password_hash"] = await hash_password(fields.password)
         values["pwd_created_us"] = now
     if fields.password or fields.enabled is False:
@@ -888,6 +891,12 @@ async def update_user(rt: Runtime, caller: Principal, user_id: str, user: Any):
             return (await conn.execute(select(t.users).where(t.users.c.id == user_id))).one()
     except IntegrityError as exc:
         raise field_error("1109", "user.name", "already used by another user of the account") from exc
+
+
+def _same_password() -> ApiError:
+    """The password policy keeps one password of history (spec/iam.md §4.2): a new password
+    must differ from the current one."""
+    return ApiError("1108", "Invalid parameter 'user.password': must differ from the current password.")
 
 
 async def change_own_password(rt: Runtime, caller: Principal, user_id: str, body: Any) -> None:
@@ -910,6 +919,8 @@ async def change_own_password(rt: Runtime, caller: Principal, user_id: str, body
     )
     if not await verify_password(row.password_hash, original):
         raise ApiError("IAM.0001", "The original password is wrong.")
+    if new == original:
+        raise _same_password()
     now = now_us()
     new_hash = await hash_password(new)
     async with rt.store.write() as conn:
