@@ -261,7 +261,7 @@ class Bench:
     # -- the ceiling
 
     def ceiling(self) -> dict:
-        log("bare ASGI ceiling (bench/bare_asgi.py on uvicorn, with devuc's event loop)")
+        log("bare ASGI ceiling (bench/bare_asgi.py on uvicorn, with devuc's event loop and HTTP protocol)")
         port = procs.free_port()
         server = procs.Server(
             "bare_asgi",
@@ -269,7 +269,9 @@ class Bench:
              "--port", str(port), "--workers", str(self.args.workers), "--log-level", "warning",
              "--no-access-log", "--no-server-header",
              # the event loop `devuc serve` runs (uvloop, connections shared out between workers)
-             "--loop", "devuc.serving:new_event_loop"],
+             "--loop", "devuc.serving:new_event_loop",
+             # and its HTTP protocol (uvicorn's, with an answer's writes coalesced: proxy_protocol.py)
+             "--http", "devuc.proxy_protocol:ProxyProtocolHttp"],
             port, self.workdir / "bare_asgi.log", env=self.server_env(),
         ).start("/")
         try:

@@ -238,13 +238,61 @@ def _ingress_settings() -> IngressSettings:
     )
 
 
+_JOIN_BELOW = 64 * 1024
+
+
+class CoalescedWrites:
+    """A connection's transport that sends an answer's head and body in one write.
+
+    uvicorn writes an answer's status line and headers when the app starts the answer, and the
+    body when the app sends it, each straight to the socket: two system calls and two TCP
+    segments for every answer (the server disables Nagle's algorithm), and a client that wakes
+    for the headers, then again for the body. Here a write is held until the next one, which
+    goes out with it at once; a write that no other follows in the same turn of the event loop
+    (a streamed body's part, ``100 Continue``) leaves at the end of that turn. Everything else
+    is the transport's own."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport, loop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            if len(data) < _JOIN_BELOW:
+                self._transport.write(held + data)
+            else:  # a large body is not copied to be joined
+                self._transport.writelines((held, data))
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 class ProxyProtocolHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    """uvicorn's HTTP protocol, plus PROXY v2 on connections from trusted proxies."""
+    """uvicorn's HTTP protocol, plus PROXY v2 on connections from trusted proxies, and writes
+    coalesced per turn of the event loop (`CoalescedWrites`)."""
 
     settings: IngressSettings | None = None  # tests may set it; else read from the environment
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = CoalescedWrites(transport, self.loop)
         settings = self.settings or _ingress_settings()
         self._ingress_settings = settings
         peer = self.client[0] if self.client else None
