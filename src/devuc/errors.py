@@ -159,6 +159,7 @@ class ApiError(Exception):
         status: int | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, str] | None = None,
+        shape: str | None = None,
     ) -> None:
         default_status, default_message = CATALOGUE[code]
         self.code = code
@@ -167,6 +168,9 @@ class ApiError(Exception):
         self.headers = headers or {}
         # More fields for the body (developer mode's signing details); never a secret.
         self.extra = extra or {}
+        # The body's shape when not the path's ("gateway": flat with the request id, as the
+        # gateway's own refusals are, on every path).
+        self.shape = shape
         super().__init__(f"{code}: {self.message}")
 
 
@@ -184,7 +188,7 @@ def _shape(code: str, path: str) -> str:
 
 
 def error_body(err: ApiError, path: str, request_id: str) -> dict:
-    shape = _shape(err.code, path)
+    shape = err.shape or _shape(err.code, path)
     if shape == "gateway":
         return {"error_code": err.code, "error_msg": err.message, "request_id": request_id, **err.extra}
     if shape == "keystone":

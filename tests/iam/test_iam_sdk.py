@@ -344,3 +344,35 @@ def test_a_signed_call_shows_in_the_keys_last_use_time(server: Server):
         while (seen := last_use()) == before and time.monotonic() < deadline:
             time.sleep(0.2)
         assert seen > before and seen >= called_at
+
+
+def test_a_console_only_users_key_is_refused_in_the_flat_shape(server: Server, account):
+    """spec/iam.md §5.2: 403 IAM.0081, shape H ({error_code, error_msg, request_id}) on every path,
+    /v3 included; the SDK reads it as such."""
+    from support import get_token
+
+    with server.client() as c:
+        admin = {"X-Auth-Token": get_token(c, account)}
+        r = c.post("/v3.0/OS-USER/users", headers=admin, json={"user": {
+            "name": "carol", "domain_id": account["account_id"], "password": "Carol-passw0rd"}})
+        assert r.status_code == 201, r.text
+        carol = r.json()["user"]["id"]
+        r = c.post("/v3.0/OS-CREDENTIAL/credentials", headers=admin,
+                   json={"credential": {"user_id": carol, "description": "console test"}})
+        assert r.status_code == 201, r.text
+        key = r.json()["credential"]
+        assert c.get("/v3/auth/projects", headers=_sign(server, key["access"], key["secret"])).status_code == 200
+
+        r = c.put(f"/v3.0/OS-USER/users/{carol}", headers=admin, json={"user": {"access_mode": "console"}})
+        assert r.status_code == 200, r.text
+        for path in ("/v3/auth/projects", "/v3.0/OS-USER/users/" + carol):
+            r = c.get(path, headers=_sign(server, key["access"], key["secret"], path=path))
+            assert r.status_code == 403, r.text
+            assert r.json() == {"error_code": "IAM.0081", "error_msg": r.json()["error_msg"],
+                                "request_id": r.headers["x-request-id"]}
+            assert "console" in r.json()["error_msg"] and key["secret"] not in r.text
+
+    client = iam_client(server, GlobalCredentials(key["access"], key["secret"], account["account_id"]))
+    with pytest.raises(ClientRequestException) as refused:
+        client.keystone_list_auth_projects(m.KeystoneListAuthProjectsRequest())
+    assert refused.value.status_code == 403 and refused.value.error_code == "IAM.0081"

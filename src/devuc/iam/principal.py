@@ -254,7 +254,8 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
         raise _unauthorized("security token expired")
     if key.access_mode == "console":
         metrics.auth_failure("console_only_key")
-        raise ApiError("IAM.0081")
+        # Refused where the gateway refuses: flat, with the request id, on every path (§5.2).
+        raise ApiError("IAM.0081", shape="gateway")
 
     body = await _body(request, index)
     arguments = (signed_request(request, body, index), auth, key.secret)
