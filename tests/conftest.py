@@ -21,6 +21,14 @@ from support import Server, new_postgres_database, require_postgres, start_serve
 
 BACKENDS = ["sqlite", "postgres"]
 
+# The longest tests (a minute or more each on a slow machine) go first: started last, one of them
+# would keep one of the two test workers busy long after the other had run out of tests.
+LONGEST_FIRST = ("tests/test_fuzz_openapi.py", "tests/test_crash_safety.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
+
 
 def database_url(backend: str, tmp_path_factory) -> str:
     if backend == "sqlite":

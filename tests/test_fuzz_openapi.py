@@ -40,7 +40,7 @@ EXCLUDED_CHECKS = "unsupported_method,positive_data_acceptance,negative_data_rej
 # Cases: SQLite carries the full run (token + signed together ≥ 5,000 cases); PostgreSQL a
 # smaller one: no coverage phase (its fixed sweep of boundary and negative values is most of the
 # SQLite cases and has nothing backend-specific), fuzzing only.
-MAX_EXAMPLES = {"sqlite": 15, "postgres": 6}
+MAX_EXAMPLES = {"sqlite": 10, "postgres": 6}
 PHASES = {"sqlite": "examples,coverage,fuzzing", "postgres": "examples,fuzzing"}
 MIN_CASES = {"sqlite": 5000, "postgres": 500}
 
