@@ -66,15 +66,21 @@ async def _call(app, scope: dict) -> int:
     return status
 
 
-async def _drive(app, scopes: list[dict], count: int) -> tuple[float, float]:
-    """µs per request: wall time, and the event-loop thread's CPU time."""
+async def _drive(app, scopes: list[dict], count: int, batches: int = 1) -> tuple[float, float]:
+    """µs per request: wall time, and the event-loop thread's CPU time. With ``batches`` > 1,
+    ``count`` requests are timed that many times and the fastest batch is reported: on a shared
+    machine the best batch is the one the rest of the machine disturbed least."""
     for scope in scopes:  # warm every principal's cache entries
         await _answered(app, scope)
-    started, cpu = time.perf_counter(), time.thread_time()
     n = len(scopes)
-    for i in range(count):
-        await _answered(app, scopes[i % n])
-    return ((time.perf_counter() - started) / count * 1e6, (time.thread_time() - cpu) / count * 1e6)
+    best = (float("inf"), float("inf"))
+    for _ in range(batches):
+        started, cpu = time.perf_counter(), time.thread_time()
+        for i in range(count):
+            await _answered(app, scopes[i % n])
+        timing = ((time.perf_counter() - started) / count * 1e6, (time.thread_time() - cpu) / count * 1e6)
+        best = min(best, timing, key=lambda t: t[1])
+    return best
 
 
 async def _answered(app, scope: dict) -> None:
@@ -88,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.02)
     parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--batches", type=int, default=1,
+                        help="time --count requests this many times and report the fastest batch")
     parser.add_argument("--profile", help="scenario to profile (cProfile, top 30 by own time)")
     args = parser.parse_args()
 
@@ -119,7 +127,7 @@ def main() -> None:
                         profiler.disable()
                         pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(45)
                     else:
-                        micros, cpu = await _drive(app, scopes, count)
+                        micros, cpu = await _drive(app, scopes, count, args.batches)
                     print(f"{name:16s} {micros:8.1f} µs per request, loop CPU {cpu:8.1f} µs")
 
         asyncio.run(run())
