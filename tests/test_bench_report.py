@@ -70,3 +70,18 @@ def test_the_logins_target_compares_the_medians_of_its_rounds():
     rounds[1]["logins"] = _logins(achieved=7.0)  # one round fell behind the login rate
     verdict = _target(report.evaluate(_run(with_logins=beside), None), "token permission check p99 with")
     assert "did not keep up" in verdict["note"]
+
+
+def test_inprocess_times_every_hot_route():
+    """bench/inprocess.py runs as documented: each hot route answered 2xx in every batch (it
+    stops at the first other answer) and gets its line."""
+    import re
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "inprocess.py"
+    run = subprocess.run([sys.executable, str(script), "--count", "40", "--batches", "2"],
+                         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    timed = dict(re.findall(r"^(\w+)\s+([0-9.]+) µs per request", run.stdout, re.M))
+    assert set(timed) == {"health", "perm_token", "perm_signed", "token_validate", "vpceps", "login"}
+    assert all(float(v) > 0 for v in timed.values())
