@@ -84,7 +84,8 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     if cached is not None:
         return cached
     rt = runtime(request)
-    # The first of each, as Starlette's Headers.get finds them.
+    # The first of each, as Starlette's Headers.get finds them; the claimed project and domain
+    # stripped as signature verification reads header values, for both kinds of caller.
     authorization = auth_token = claimed_project = claimed_domain = None
     for name, value in request.scope["headers"]:
         if name == b"authorization":
@@ -101,7 +102,7 @@ async def authenticated(request: Request, body_token: str | None = None) -> Prin
     if authorization is not None and (
         signing.is_signed_value(authorization) or signing.is_signed(request.headers.items())
     ):
-        who = await _from_signature(rt, request)
+        who = await _from_signature(rt, request, claimed_project, claimed_domain)
     else:
         if auth_token:
             who = await from_token(rt, auth_token)
@@ -157,11 +158,6 @@ def signed_request(request: Request, body: bytes, index: dict[str, list[str]]) -
     return signing.SignedRequest(
         method=scope["method"], target=target.decode("latin-1"), headers=(), body=body, index=index
     )
-
-
-def _first(index: dict[str, list[str]], name: str) -> str | None:
-    values = index.get(name)
-    return values[0] if values else None
 
 
 @dataclass(frozen=True)
@@ -225,7 +221,10 @@ async def _load_key(rt: Runtime, access: str) -> _KeyEntry | str:
     )
 
 
-async def _from_signature(rt: Runtime, request: Request) -> Principal:
+async def _from_signature(
+    rt: Runtime, request: Request, project_id: str | None, domain_id: str | None
+) -> Principal:
+    """``project_id`` / ``domain_id``: the request's X-Project-Id / X-Domain-Id, if sent."""
     settings = rt.settings
     # Decoded and indexed once, for every use below.
     index = signing.index_raw_headers(request.scope["headers"])
@@ -274,7 +273,6 @@ async def _from_signature(rt: Runtime, request: Request) -> Principal:
             error.extra = signing.debug_view(signed_request(request, body, index), auth)
         raise error from exc
 
-    project_id, domain_id = _first(index, "x-project-id"), _first(index, "x-domain-id")
     scope_key = ("signed", key.access, project_id, domain_id)
     who = rt.cache.get(scope_key)
     if who is None:
