@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 # OWASP Password Storage Cheat Sheet, argon2id minimum configurations (memory KiB, iterations),
 # all with parallelism 1; any one of them is acceptable.
 OWASP_ARGON2ID = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
@@ -18,6 +20,29 @@ def owasp_verdict(memory_kib: int, time_cost: int, parallelism: int, is_id: bool
     return is_id and parallelism >= 1 and any(
         memory_kib >= m and time_cost >= t for m, t in OWASP_ARGON2ID
     )
+
+
+def combine_rounds(rounds: list[dict]) -> dict:
+    """One figure per concurrency from several back-to-back wrk rounds (``WrkResult.as_dict()``
+    each, with its ``cpu``): rps, p50 and p99 are the medians of the rounds', each taken on its
+    own; errors and requests are the totals (an error in any round shows); the rest (statuses,
+    CPU shares, connections per worker) is the median-rps round's. Every round is kept under
+    ``rounds``. One round is returned as it is."""
+    if len(rounds) == 1:
+        return dict(rounds[0])
+    ordered = sorted(rounds, key=lambda r: r["rps"])
+    combined = dict(ordered[(len(ordered) - 1) // 2])  # the lower middle for an even count
+    for field in ("rps", "p50_ms", "p99_ms"):
+        combined[field] = round(statistics.median(r[field] for r in rounds), 2)
+    for field in ("requests", "errors", "non_2xx", "socket_errors"):
+        combined[field] = sum(r[field] for r in rounds)
+    combined["duration_s"] = round(sum(r["duration_s"] for r in rounds), 2)
+    combined["statuses"] = {}
+    for r in rounds:
+        for status, count in r["statuses"].items():
+            combined["statuses"][status] = combined["statuses"].get(status, 0) + count
+    combined["rounds"] = [dict(r) for r in rounds]
+    return combined
 
 
 def _rps(measurement: dict | None, conns: str) -> float | None:
@@ -240,8 +265,18 @@ def _measurement_rows(title: str, m: dict, bare: dict | None, conns: list[str]) 
         ceiling = _rps(bare, c)
         share = f"{100 * r['rps'] / ceiling:.1f}%" if ceiling and m is not bare else ""
         rows.append(f"| {title} | {c} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                    f"{r['errors']} | {share} | {_other(r)} | {_split(r)} | {status_summary(r)} |")
+                    f"{r['errors']} | {share} | {_other(r)} | {_split(r)} | "
+                    f"{'; '.join(filter(None, (status_summary(r), _rounds(r))))} |")
     return rows
+
+
+def _rounds(r: dict) -> str:
+    rounds = r.get("rounds")
+    if not rounds:
+        return ""
+    rps = " / ".join(f"{x['rps']:,.0f}" for x in rounds)
+    p99 = " / ".join(f"{x['p99_ms']:.2f}" for x in rounds)
+    return f"rounds: {rps} rps, p99 {p99} ms"
 
 
 def _other(r: dict) -> str:
@@ -263,7 +298,7 @@ def _split(r: dict) -> str:
 
 
 HEADER = ("| scenario | conns | rps | p50 ms | p99 ms | errors | vs bare | other load | "
-          "conns per worker | non-2xx / socket errors |\n"
+          "conns per worker | non-2xx / socket errors; rounds |\n"
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 
 
@@ -283,6 +318,10 @@ def markdown(run: dict) -> str:
         f"with {run['options']['workers']} workers; database: {run['options']['database']}",
         f"- wrk {run['options']['wrk_threads']} thread(s), {run['options']['duration']} s per "
         f"measurement after {run['options']['warmup']} s warm-up; everything on 127.0.0.1",
+        *([(f"- each row: {run['options']['rounds']} rounds back to back after one warm-up; rps, "
+            "p50 and p99 are the medians of the rounds' (each shown in the last column), errors "
+            "their total; the targets are judged on the medians")]
+          if run["options"].get("rounds", 1) > 1 else []),
         f"- command: `{run['command']}`",
         "- \"other load\": cores used by processes other than the server, wrk and this harness during "
         f"the measurement (of {m['cores']}); \"vs bare\": rps as a share of the bare ASGI ceiling"

@@ -240,17 +240,26 @@ class Bench:
                 loadgen.run(server.base_url, script, connections=conns, duration=self.args.warmup,
                             threads=self.args.wrk_threads, timeout_s=timeout)
                 wait_idle(server)
-            with procs.CpuShare(server) as cpu:
-                result = loadgen.run(server.base_url, script, connections=conns,
-                                     duration=duration, threads=self.args.wrk_threads,
-                                     timeout_s=timeout, midway=server.connection_split)
-            results.append(result)
-            by_connections[str(conns)] = {**result.as_dict(), "cpu": cpu.as_dict()}
-            odd = report.status_summary(result.as_dict())
-            log(f"  {title:<34} c={conns:<3} {result.rps:>9,.1f} rps  p50 {result.p50_ms:>7.2f} ms  "
-                f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}  "
-                f"[other load {cpu.as_dict()['other_cores']:.2f} cores{_split(result)}]"
-                f"{'  (' + odd + ')' if odd else ''}")
+            rounds = []
+            for number in range(1, self.args.rounds + 1):
+                if number > 1:
+                    wait_idle(server)
+                with procs.CpuShare(server) as cpu:
+                    result = loadgen.run(server.base_url, script, connections=conns,
+                                         duration=duration, threads=self.args.wrk_threads,
+                                         timeout_s=timeout, midway=server.connection_split)
+                results.append(result)
+                rounds.append({**result.as_dict(), "cpu": cpu.as_dict()})
+                odd = report.status_summary(result.as_dict())
+                label = f"{title} ({number}/{self.args.rounds})" if self.args.rounds > 1 else title
+                log(f"  {label:<40} c={conns:<3} {result.rps:>9,.1f} rps  p50 {result.p50_ms:>7.2f} ms  "
+                    f"p99 {result.p99_ms:>8.2f} ms  errors {result.errors}  "
+                    f"[other load {cpu.as_dict()['other_cores']:.2f} cores{_split(result)}]"
+                    f"{'  (' + odd + ')' if odd else ''}")
+            by_connections[str(conns)] = combined = report.combine_rounds(rounds)
+            if len(rounds) > 1:
+                log(f"  {title + ' (median)':<40} c={conns:<3} {combined['rps']:>9,.1f} rps  "
+                    f"p50 {combined['p50_ms']:>7.2f} ms  p99 {combined['p99_ms']:>8.2f} ms")
         answered = [r for r in results if r.statuses]
         if answered and all(r.all_not_found for r in answered):
             return {"status": "not available", "by_connections": by_connections, "smoke": smoke,
@@ -468,6 +477,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # reach them all at 8 connections, and the cold misses showed as rps and p99 of that row.
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each (default 3)")
     p.add_argument("--connections", default="8,32", help="comma-separated wrk connection counts")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="wrk rounds per scenario and connection count, back to back after one "
+                        "warm-up; rps, p50 and p99 are their medians (default 3)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="server worker processes (default: one per core)")
     p.add_argument("--wrk-threads", type=int, default=1,
@@ -504,6 +516,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"no such file: {args.baseline}")
     if args.login_rounds < 1:
         p.error("--login-rounds must be at least 1")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     return args
 
 
@@ -540,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         "options": {
             "scales": scales, "duration": args.duration, "warmup": args.warmup,
             "login_duration": args.login_duration, "connections": args.connections,
-            "workers": args.workers, "wrk_threads": args.wrk_threads,
+            "workers": args.workers, "wrk_threads": args.wrk_threads, "rounds": args.rounds,
             "server": args.server, "database": "postgresql" if args.database_url else "sqlite",
             "principals": args.principals, "login_rate": args.login_rate,
             "login_rounds": args.login_rounds,
