@@ -33,11 +33,22 @@ _RID_PREFIX = secrets.token_hex(8)
 _rid_counter = itertools.count(1)
 
 
+_JSON_TYPE_HEADER = (b"content-type", JSON_MEDIA_TYPE.encode("latin-1"))
+
+
 class JSONResponse(Response):
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+    def init_headers(self, headers=None) -> None:
+        # The common answer, without headers of its own: its two headers built directly (the
+        # general way lowercases and encodes every name and value, on every answer).
+        if headers or self.media_type != JSON_MEDIA_TYPE or self.status_code < 200 or self.status_code in (204, 304):
+            super().init_headers(headers)
+            return
+        self.raw_headers = [(b"content-length", b"%d" % len(self.body)), _JSON_TYPE_HEADER]
 
 
 def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
