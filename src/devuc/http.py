@@ -40,6 +40,8 @@ class JSONResponse(Response):
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
+        if type(content) is bytes:  # JSON rendered before (a cached answer's)
+            return content
         return orjson.dumps(content)
 
     def init_headers(self, headers=None) -> None:

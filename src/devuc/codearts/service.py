@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -1050,9 +1051,10 @@ def build_project_id(value: str | None) -> str:
     return parse_project_id(value, CB_BAD, strict=True)
 
 
-async def show_project_permission(rt: Runtime, caller: Principal, project_id: str | None) -> dict:
-    """The hot path of a permission service: answered from the node's cache while the store
-    generation is unchanged (any change to members, roles or matrices moves it on)."""
+async def show_project_permission(rt: Runtime, caller: Principal, project_id: str | None) -> bytes:
+    """The hot path of a permission service, as the JSON text of the answer: answered from the
+    node's cache, rendered once per entry, while the store generation is unchanged (any change
+    to members, roles or matrices moves it on)."""
     pid = build_project_id(project_id)
     generation = await rt.fresh_generation()
     key = ("build-permission", caller.account_id, caller.user_id, caller.can_administer, pid)
@@ -1061,7 +1063,7 @@ async def show_project_permission(rt: Runtime, caller: Principal, project_id: st
         answer = await _project_permission(rt, caller, pid)
         # The decision, for metrics: allowed when the caller holds any Build permission there.
         held = any(answer["result"][f"{name}_permission"] for name in R.BUILD_PERMISSIONS)
-        entry = (answer, "allowed" if held else "denied")
+        entry = (orjson.dumps(answer), "allowed" if held else "denied")
         rt.cache.put(key, entry, generation)
     metrics.decision("build", entry[1])
     return entry[0]
