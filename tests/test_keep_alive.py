@@ -16,7 +16,7 @@ from uvicorn import Config, Server
 from devuc.proxy_protocol import IngressSettings, ProxyProtocolHttp, TrustedProxies
 from support import free_port
 
-TIMEOUT = 0.4
+TIMEOUT = 0.6
 
 
 class Protocol(ProxyProtocolHttp):
@@ -82,7 +82,7 @@ def test_a_connection_that_keeps_asking_stays_open(port):
             assert _ask(conn).startswith(b"HTTP/1.1 200 ")
             answered = time.monotonic()
             count += 1
-            time.sleep(TIMEOUT / 4)
+            time.sleep(TIMEOUT / 6)
         assert count >= 10
         waited = _closed_after(conn, answered)  # and closed once it falls idle
     assert 0.8 * TIMEOUT <= waited <= TIMEOUT + 1.0, waited
