@@ -47,7 +47,8 @@ class JSONResponse(Response):
     def init_headers(self, headers=None) -> None:
         # The common answer, without headers of its own: its two headers built directly (the
         # general way lowercases and encodes every name and value, on every answer).
-        if headers or self.media_type != JSON_MEDIA_TYPE or self.status_code < 200 or self.status_code in (204, 304):
+        status = self.status_code
+        if headers or self.media_type != JSON_MEDIA_TYPE or status < 200 or status in (204, 304):
             super().init_headers(headers)
             return
         self.raw_headers = [(b"content-length", b"%d" % len(self.body)), _JSON_TYPE_HEADER]

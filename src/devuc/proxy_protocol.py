@@ -347,8 +347,9 @@ _PROTOCOL_BASES: tuple[type, ...] = (
 
 
 class ProxyProtocolHttp(*_PROTOCOL_BASES):  # type: ignore[misc, valid-type]
-    """uvicorn's HTTP protocol, plus PROXY v2 on connections from trusted proxies, and writes
-    coalesced per turn of the event loop (`CoalescedWrites`)."""
+    """uvicorn's HTTP protocol, plus PROXY v2 on connections from trusted proxies, writes
+    coalesced per turn of the event loop (`CoalescedWrites`) and, with httptools, one keep-alive
+    timer per idle spell (`_KeepAliveByClock`)."""
 
     settings: IngressSettings | None = None  # tests may set it; else read from the environment
 
