@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -21,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import __version__, metrics
 from .audit import AuditTrail
 from .ratelimit import RateLimit
-from .config import Settings
+from .config import SETTINGS_ENV, Settings, served_settings  # noqa: F401 - SETTINGS_ENV: for callers
 from .errors import ApiError
 from .http import JSONResponse, LeanRoutes, RequestContext, error_response, lean, request_id
 from .codearts.routes import router as codearts_router
@@ -33,10 +31,6 @@ from .runtime import Runtime
 from .schemas import BODY_MODELS, Health, documented
 
 log = logging.getLogger("devuc")
-
-# Environment variable through which `devuc serve` hands its resolved settings to each worker.
-SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
-
 
 class DevucApp(FastAPI):
     """FastAPI, except that requests for the routes marked ``http.lean`` enter at devuc's own
@@ -214,6 +208,4 @@ def _openapi(app: FastAPI) -> dict:
 
 def app_from_env() -> FastAPI:
     """Factory used by `devuc serve` workers: settings arrive resolved through the environment."""
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = Settings.model_validate(json.loads(raw)) if raw else Settings.load()
-    return create_app(settings, freeze_at_start=True)
+    return create_app(served_settings(), freeze_at_start=True)

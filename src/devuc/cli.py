@@ -138,9 +138,11 @@ def serve(
         seeding = start_seeding(settings, data_dir_chosen)  # runs while the app is imported below
     else:
         first = asyncio.run(_prepare(settings))
+    # The app itself is imported by uvicorn: in this process with one worker, in each worker's
+    # process otherwise (this one then only supervises, and never needs it).
     import uvicorn
 
-    from .app import SETTINGS_ENV
+    from .config import SETTINGS_ENV
 
     if seeding is not None:
         print(seeding(), flush=True)  # unwrapped: credentials to paste

@@ -7,6 +7,7 @@ an optional TOML file (``--config`` or ``DEVUC_CONFIG``), then the defaults belo
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -177,3 +178,14 @@ class Settings(BaseModel):
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             raise ConfigError(f"invalid setting {field}: {first['msg']}") from exc
+
+
+# Environment variable through which `devuc serve` hands its resolved settings to each worker.
+SETTINGS_ENV = "DEVUC_RESOLVED_SETTINGS"
+
+
+def served_settings() -> Settings:
+    """The settings `devuc serve` resolved and handed to its workers through ``SETTINGS_ENV``;
+    outside such a worker, those of the environment and the configuration file."""
+    raw = os.environ.get(SETTINGS_ENV)
+    return Settings.model_validate(json.loads(raw)) if raw else Settings.load()

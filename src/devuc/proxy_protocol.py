@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import logging
-import os
 import re
 import struct
 from collections.abc import Iterable
@@ -230,12 +228,10 @@ class IngressSettings:
 
 @functools.cache
 def _ingress_settings() -> IngressSettings:
-    """The settings `devuc serve` handed its workers (see app.app_from_env)."""
-    from .app import SETTINGS_ENV
-    from .config import Settings
+    """The settings `devuc serve` handed its workers (see config.served_settings)."""
+    from .config import served_settings
 
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = Settings.model_validate(json.loads(raw)) if raw else Settings.load()
+    settings = served_settings()
     return IngressSettings(
         trusted_proxies(tuple(settings.trusted_proxies)),
         settings.proxy_protocol_tlv_type,
