@@ -138,11 +138,14 @@ def serve(
         seeding = start_seeding(settings, data_dir_chosen)  # runs while the app is imported below
     else:
         first = asyncio.run(_prepare(settings))
-    # The app itself is imported by uvicorn: in this process with one worker, in each worker's
-    # process otherwise (this one then only supervises, and never needs it).
     import uvicorn
 
     from .config import SETTINGS_ENV
+
+    if settings.workers == 1:
+        # Served by this process: imported now, while a seeding thread may still be at work.
+        # Several workers each import it themselves, and this process only supervises them.
+        from . import app as _served_app  # noqa: F401
 
     if seeding is not None:
         print(seeding(), flush=True)  # unwrapped: credentials to paste
