@@ -156,12 +156,13 @@ def create_app(settings: Settings, *, freeze_at_start: bool = False) -> FastAPI:
     app.lean_paths = frozenset(lean_routes)
     app.add_middleware(LeanRoutes, routes=lean_routes)
     app.add_middleware(AuditTrail, runtime=runtime)  # inside RequestContext: sees the request id
-    app.add_middleware(
-        RateLimit,
-        rate=settings.rate_limit_per_second,
-        burst=settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second)),
-        store=runtime.store,
-    )
+    if settings.rate_limit_per_second > 0:  # off by default: then no layer at all
+        app.add_middleware(
+            RateLimit,
+            rate=settings.rate_limit_per_second,
+            burst=settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second)),
+            store=runtime.store,
+        )
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
                        observe=metrics.request_observer(settings))
     return app
