@@ -227,8 +227,8 @@ async def test_a_serve_worker_puts_what_exists_once_started_out_of_the_collector
     create_app, as a test or an embedding program makes it, leaves its process's collector alone."""
     import gc
 
-    from devuc.app import SETTINGS_ENV, app_from_env, create_app
-    from devuc.config import Settings
+    from devuc.app import app_from_env, create_app
+    from devuc.config import SETTINGS_ENV, Settings
 
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'devuc.db'}")
     monkeypatch.setenv(SETTINGS_ENV, settings.model_dump_json())

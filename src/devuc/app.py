@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import __version__, metrics
 from .audit import AuditTrail
 from .ratelimit import RateLimit
-from .config import SETTINGS_ENV, Settings, served_settings  # noqa: F401 - SETTINGS_ENV: for callers
+from .config import Settings, served_settings
 from .errors import ApiError
 from .http import JSONResponse, LeanRoutes, RequestContext, error_response, lean, request_id
 from .codearts.routes import router as codearts_router
