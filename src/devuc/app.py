@@ -34,10 +34,10 @@ log = logging.getLogger("devuc")
 
 class DevucApp(FastAPI):
     """FastAPI, except that requests for the routes marked ``http.lean`` enter at devuc's own
-    middleware (``RequestContext``, then rate limit, audit and ``LeanRoutes``). The framework's
-    outer layers (its 500 page, its telemetry hooks, its body-size limit) do nothing for them:
-    devuc answers its own 500s and limits bodies itself, and telemetry is off. Everything else
-    takes the framework's whole stack, as before."""
+    middleware (``RequestContext``, then the rate limit when it is on, audit and ``LeanRoutes``).
+    The framework's outer layers (its 500 page, its telemetry hooks, its body-size limit) do
+    nothing for them: devuc answers its own 500s and limits bodies itself, and telemetry is off.
+    Everything else takes the framework's whole stack, as before."""
 
     lean_paths: frozenset[tuple[str, str]] = frozenset()
     _front: ASGIApp | None = None
