@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .codearts.cli import codearts_app, explain_command
 from .codearts.privateaccess.cli import app as vpcep_app
-from .config import ConfigError, Settings
+from .config import SETTINGS_ENV, ConfigError, Settings
 from .runtime import with_runtime
 from .opcli import EPILOG as OPERATOR_EPILOG
 from .opcli import command
@@ -135,12 +135,10 @@ def serve(
     _migrate(settings)
     first = seeding = None
     if settings.dev or settings.seed_file:
-        seeding = start_seeding(settings, data_dir_chosen)  # runs while the app is imported below
+        seeding = start_seeding(settings, data_dir_chosen)  # overlaps the app's import below
     else:
         first = asyncio.run(_prepare(settings))
     import uvicorn
-
-    from .config import SETTINGS_ENV
 
     if settings.workers == 1:
         # Served by this process: imported now, while a seeding thread may still be at work.

@@ -83,19 +83,16 @@ class SharedWindows:
 
 
 class RateLimit:
+    """The limiting layer; added only when rate limiting is on (``rate`` > 0, app.create_app)."""
+
     def __init__(self, app: ASGIApp, rate: float, burst: int, store: Store) -> None:
         self.app = app
-        if rate <= 0:
-            self.limiter = None
-        elif store.is_sqlite:
-            self.limiter = TokenBuckets(rate, burst)
-        else:
-            self.limiter = SharedWindows(store, rate)
+        self.limiter = TokenBuckets(rate, burst) if store.is_sqlite else SharedWindows(store, rate)
         self._refused: dict[str, int] = {}
         self._reported_at = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.limiter is None or scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("-",))[0]
