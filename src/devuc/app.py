@@ -14,14 +14,15 @@ from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from . import __version__, metrics
 from .audit import AuditTrail
-from .ratelimit import RateLimit
+from .front import LeanFront
+from .ratelimit import RateLimit, Throttle
 from .config import Settings, served_settings
 from .errors import ApiError
-from .http import JSONResponse, LeanRoutes, RequestContext, error_response, lean, request_id
+from .http import JSONResponse, RequestContext, error_response, lean, request_id
 from .codearts.routes import router as codearts_router
 from .codearts.privateaccess.routes import router as private_access_router
 from .dev.routes import router as dev_state_router
@@ -33,33 +34,23 @@ from .schemas import BODY_MODELS, Health, documented
 log = logging.getLogger("devuc")
 
 class DevucApp(FastAPI):
-    """FastAPI, except that requests for the routes marked ``http.lean`` enter at devuc's own
-    middleware (``RequestContext``, then the rate limit when it is on, audit and ``LeanRoutes``).
-    The framework's outer layers (its 500 page, its telemetry hooks, its body-size limit) do
-    nothing for them: devuc answers its own 500s and limits bodies itself, and telemetry is off.
-    Everything else takes the framework's whole stack, as before."""
+    """FastAPI, except that requests for the routes marked ``http.lean`` are answered by
+    ``front.LeanFront``, which does devuc's middleware's work for them in one call. The
+    framework's outer layers (its 500 page, its telemetry hooks, its body-size limit) do nothing
+    for them: devuc answers its own 500s and limits bodies itself, and telemetry is off.
+    Everything else takes the framework's whole stack. Mounted under a root path, every route
+    takes the whole stack (the lean lookup is by the bare path)."""
 
-    lean_paths: frozenset[tuple[str, str]] = frozenset()
-    _front: ASGIApp | None = None
-
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        layer = stack
-        while layer is not None and not isinstance(layer, RequestContext):
-            layer = getattr(layer, "app", None)  # each layer keeps the next as .app
-        self._front = layer
-        return stack
+    lean_front: LeanFront | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self._front is not None
-            and scope["type"] == "http"
-            and (scope["method"], scope["path"]) in self.lean_paths
-            and not self.root_path
-        ):
-            scope["app"] = self
-            await self._front(scope, receive, send)
-            return
+        front = self.lean_front
+        if front is not None and scope["type"] == "http" and not self.root_path:
+            handler = front.routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                scope["app"] = self
+                await front.serve(handler, scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -152,19 +143,17 @@ def create_app(settings: Settings, *, freeze_at_start: bool = False) -> FastAPI:
     app.openapi = lambda: _openapi(app)
     # The calls a permission service answers most skip the framework's routing (see http.lean).
     routers = (app.router, iam_router, codearts_router, private_access_router)
-    lean_routes = _lean_routes(routers)
-    app.lean_paths = frozenset(lean_routes)
-    app.add_middleware(LeanRoutes, routes=lean_routes)
+    throttle = None
+    if settings.rate_limit_per_second > 0:  # off by default: then no limiting layer at all
+        burst = settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second))
+        throttle = Throttle(settings.rate_limit_per_second, burst, runtime.store)
+    observe = metrics.request_observer(settings)
+    app.lean_front = LeanFront(_lean_routes(routers), runtime, max_body_bytes=settings.max_body_bytes,
+                               observe=observe, throttle=throttle)
     app.add_middleware(AuditTrail, runtime=runtime)  # inside RequestContext: sees the request id
-    if settings.rate_limit_per_second > 0:  # off by default: then no layer at all
-        app.add_middleware(
-            RateLimit,
-            rate=settings.rate_limit_per_second,
-            burst=settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_per_second)),
-            store=runtime.store,
-        )
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
-                       observe=metrics.request_observer(settings))
+    if throttle is not None:
+        app.add_middleware(RateLimit, throttle=throttle)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, observe=observe)
     return app
 
 

@@ -43,8 +43,46 @@ def outcome(status: int, refusals: authz.RequestRefusals | None = None) -> str:
 _RECORD = insert(t.audit_events)  # built once; each record binds its values
 
 
+def wanted(scope: Scope, status: int, refusals: authz.RequestRefusals) -> bool:
+    """Whether the trail keeps this answered request (not one whose client went away first)."""
+    return status != CLIENT_CLOSED and (
+        scope["method"] in MUTATING or status in DENIED or bool(refusals.refusals)
+    )
+
+
+async def record(runtime: Runtime, scope: Scope, status: int, refusals: authz.RequestRefusals) -> None:
+    """Write the request's record. Never raises: the answer is out, and losing a record must not
+    break serving (the failure is logged)."""
+    state = scope.get("state", {})
+    who = state.get("principal")
+    route = scope.get("route")
+    client = scope.get("client")
+    try:
+        async with runtime.store.write(affects_auth=False, small=True) as conn:
+            await conn.execute(
+                _RECORD,
+                dict(
+                    at_us=now_us(),
+                    request_id=state.get("request_id", ""),
+                    account_id=who.account_id if who else None,
+                    user_id=who.user_id if who else None,
+                    action=f"{scope['method']} {getattr(route, 'path', scope['path'])}"[:160],
+                    target=scope["path"][:512],
+                    source=(client[0] if client else "")[:64],
+                    vpc_endpoint=(who.vpc_endpoint if who else None),
+                    status=status,
+                    outcome=outcome(status, refusals),
+                    reason=refusals.summary() or None,
+                ),
+            )
+    except Exception as exc:
+        log.error("audit record not written: %s (request %s)", type(exc).__name__,
+                  state.get("request_id", ""))
+
+
 class AuditTrail:
-    """ASGI middleware that records what the trail is for, once the answer has left."""
+    """ASGI middleware that records what the trail is for, once the answer has left (the routes
+    marked ``http.lean`` are recorded by front.LeanFront, which answers them)."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -59,38 +97,8 @@ class AuditTrail:
         try:
             await self.app(scope, receive, send)
         finally:
-            status = answered[0]
-            if status != CLIENT_CLOSED and (
-                scope["method"] in MUTATING or status in DENIED or refusals.refusals
-            ):
-                await self._record(scope, status, refusals)
-
-    async def _record(self, scope: Scope, status: int, refusals: authz.RequestRefusals) -> None:
-        state = scope.get("state", {})
-        who = state.get("principal")
-        route = scope.get("route")
-        client = scope.get("client")
-        try:
-            async with self.runtime.store.write(affects_auth=False, small=True) as conn:
-                await conn.execute(
-                    _RECORD,
-                    dict(
-                        at_us=now_us(),
-                        request_id=state.get("request_id", ""),
-                        account_id=who.account_id if who else None,
-                        user_id=who.user_id if who else None,
-                        action=f"{scope['method']} {getattr(route, 'path', scope['path'])}"[:160],
-                        target=scope["path"][:512],
-                        source=(client[0] if client else "")[:64],
-                        vpc_endpoint=(who.vpc_endpoint if who else None),
-                        status=status,
-                        outcome=outcome(status, refusals),
-                        reason=refusals.summary() or None,
-                    ),
-                )
-        except Exception as exc:  # the answer is out; losing a record must not break serving
-            log.error("audit record not written: %s (request %s)", type(exc).__name__,
-                      state.get("request_id", ""))
+            if wanted(scope, answered[0], refusals):
+                await record(self.runtime, scope, answered[0], refusals)
 
 
 @dataclass(frozen=True)

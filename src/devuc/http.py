@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_body
-from .metrics import CLIENT_CLOSED, LEAN_ROUTE_KEY
+from .metrics import CLIENT_CLOSED
 from .runtime import RECEIVED_KEY, begin_request
 from .validation import parse_json
 
@@ -108,43 +108,15 @@ LeanHandler = Callable[[Request], Awaitable[Response]]
 
 def lean(internal_error: str = "IAM.0006") -> Callable[[LeanHandler], LeanHandler]:
     """Mark a route endpoint that takes nothing but the Request and does its own parsing and
-    authentication: `LeanRoutes` answers it without the framework's route matching and dependency
-    machinery (the hot paths). ``internal_error``: the family's code for an unexpected failure."""
+    authentication: `front.LeanFront` answers it without the framework's route matching and
+    dependency machinery (the hot paths). ``internal_error``: the family's code for an unexpected
+    failure."""
 
     def mark(handler: LeanHandler) -> LeanHandler:
         handler.lean_internal_error = internal_error  # type: ignore[attr-defined]
         return handler
 
     return mark
-
-
-class LeanRoutes:
-    """Answers the routes marked `lean` by an exact (method, path) lookup; everything else goes on
-    to the framework. Errors are rendered as the framework's handlers would render them."""
-
-    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], LeanHandler]) -> None:
-        self.app = app
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.routes.get((scope.get("method"), scope["path"])) if scope["type"] == "http" else None
-        if handler is None:
-            await self.app(scope, receive, send)
-            return
-        scope[LEAN_ROUTE_KEY] = scope["path"]  # the route template, for metrics and logs
-        request = Request(scope, receive)
-        try:
-            response = await handler(request)
-        except ApiError as exc:
-            response = error_response(exc, scope["path"], request_id(request))
-        except ClientDisconnect:
-            return
-        except Exception as exc:
-            log.error("unexpected %s on %s %s (request %s)", type(exc).__name__,
-                      scope["method"], scope["path"], request_id(request))
-            err = ApiError(handler.lean_internal_error)  # type: ignore[attr-defined]
-            response = error_response(err, scope["path"], request_id(request))
-        await response(scope, receive, send)
 
 
 # Where RequestContext keeps, in the scope, the one-item list holding the answer's status
@@ -178,37 +150,23 @@ class RequestContext:
                 self.observe(scope, answered[0], perf_counter() - started_at)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, answered: list[int]) -> None:
-        rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
-        state = scope.setdefault("state", {})
-        state["request_id"] = rid
+        rid = start_request(scope)
         scope[ANSWERED_KEY] = answered
-        begin_request(state.get(RECEIVED_KEY))
-        id_headers = [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", f"token_null_{rid}".encode())]
+        headers = id_headers(rid)
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *id_headers]
+                message["headers"] = [*message.get("headers", ()), *headers]
                 answered[0] = message["status"]
             await send(message)
 
-        length = _content_length(scope)
+        length = content_length(scope)
         if length is not None and length > self.max_body_bytes:
-            await error_response(_too_large(), scope["path"], rid)(scope, receive, send_with_ids)
+            await error_response(too_large(), scope["path"], rid)(scope, receive, send_with_ids)
             return
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _too_large()
-            return message
-
         try:
-            await self.app(scope, limited_receive, send_with_ids)
+            await self.app(scope, limited_receive(receive, length, self.max_body_bytes), send_with_ids)
         except ClientDisconnect:
             return  # the client hung up: nobody to answer
         except Exception as exc:  # the last line of defence: a 500 in the catalogue's shape
@@ -220,11 +178,48 @@ class RequestContext:
             await error_response(ApiError("IAM.0006"), scope["path"], rid)(scope, receive, send_with_ids)
 
 
-def _too_large() -> ApiError:
+def start_request(scope: Scope) -> str:
+    """Give the request now starting its id (kept in ``scope["state"]``) and open its cache
+    generation (devuc/runtime.py); returns the id."""
+    rid = f"{_RID_PREFIX}{next(_rid_counter):016x}"
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    state["request_id"] = rid
+    begin_request(state.get(RECEIVED_KEY))
+    return rid
+
+
+def id_headers(rid: str) -> list[tuple[bytes, bytes]]:
+    """The two headers that name the request on its answer."""
+    return [(b"x-request-id", rid.encode()), (b"x-iam-trace-id", b"token_null_" + rid.encode())]
+
+
+def limited_receive(receive: Receive, length: int | None, limit: int) -> Receive:
+    """``receive``, refusing a body over ``limit`` bytes as it arrives. A body with a declared
+    Content-Length (already checked against the limit) needs no counting: the server delivers no
+    more than the length declares."""
+    if length is not None:
+        return receive
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large()
+        return message
+
+    return counted
+
+
+def too_large() -> ApiError:
     return ApiError("APIGW.0201", "The request body is too large.", status=413)
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:

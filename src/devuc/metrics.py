@@ -43,10 +43,13 @@ _SLOTS = len(BUCKETS) + 1  # bucket counts, then the sum of the observed duratio
 # label values must stay a small, fixed set.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
-# The scope key through which http.LeanRoutes names the (exact) route of the requests it answers.
+# The scope key through which front.LeanFront names the (exact) route of the requests it answers.
 LEAN_ROUTE_KEY = "devuc.route"
 # A request whose client went away before any answer started.
 CLIENT_CLOSED = 499
+
+# What is called once per answered request: (scope, status, seconds) (request_observer).
+Observer = Callable[[dict, int, float], None]
 
 # (method, route template, status) -> [count per bucket..., sum of seconds]
 _requests: dict[tuple[str, str, int], list] = {}
@@ -119,7 +122,7 @@ def method_label(method: str) -> str:
 
 
 def observe(scope: dict, status: int, seconds: float) -> None:
-    """Count one answered request (called by http.RequestContext for every request)."""
+    """Count one answered request (called for every request: see request_observer)."""
     key = (method_label(scope["method"]), route_label(scope), status)
     cell = _requests.get(key)
     if cell is None:
@@ -142,8 +145,8 @@ def decision(check: str, outcome: str) -> None:
     _decisions[(check, outcome)] += 1
 
 
-def request_observer(settings: Any) -> Callable[[dict, int, float], None] | None:
-    """What http.RequestContext calls once per request: metrics, the access log, both or none."""
+def request_observer(settings: Any) -> Observer | None:
+    """What http.RequestContext and front.LeanFront call once per request: metrics, the access log, both or none."""
     from . import accesslog
 
     log_on = accesslog.enabled(settings)

@@ -18,6 +18,7 @@ import time
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import ApiError
@@ -82,29 +83,27 @@ class SharedWindows:
         return 0.0 if count <= self.limit else window + 1 - now
 
 
-class RateLimit:
-    """The limiting layer; added only when rate limiting is on (``rate`` > 0, app.create_app)."""
+class Throttle:
+    """The limit itself, shared by the limiting layer and front.LeanFront (one count per client
+    whichever way its requests take)."""
 
-    def __init__(self, app: ASGIApp, rate: float, burst: int, store: Store) -> None:
-        self.app = app
+    def __init__(self, rate: float, burst: int, store: Store) -> None:
         self.limiter = TokenBuckets(rate, burst) if store.is_sqlite else SharedWindows(store, rate)
         self._refused: dict[str, int] = {}
         self._reported_at = time.monotonic()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
+    async def refusal(self, scope: Scope) -> Response | None:
+        """The 429 answer when this request must wait, else None."""
+        if scope["path"] in EXEMPT_PATHS:
+            return None
         client = (scope.get("client") or ("-",))[0]
         wait = await self.limiter.wait(client)
         if not wait:
-            await self.app(scope, receive, send)
-            return
+            return None
         self._note_refusal(client, time.monotonic())
         retry_after = str(max(1, math.ceil(wait)))
         err = ApiError("APIGW.0308", headers={"Retry-After": retry_after})
-        rid = scope.get("state", {}).get("request_id", "")
-        await error_response(err, scope["path"], rid)(scope, receive, send)
+        return error_response(err, scope["path"], scope.get("state", {}).get("request_id", ""))
 
     def _note_refusal(self, client: str, now: float) -> None:
         if client not in self._refused:
@@ -115,3 +114,19 @@ class RateLimit:
                 log.warning("rate limit: refused %d request(s) from %s in the last minute", count, who)
             self._refused.clear()
             self._reported_at = now
+
+
+class RateLimit:
+    """The limiting layer; added only when rate limiting is on (app.create_app)."""
+
+    def __init__(self, app: ASGIApp, throttle: Throttle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = await self.throttle.refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
