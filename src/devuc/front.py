@@ -52,14 +52,12 @@ class LeanFront:
         refusals = None
         try:
             length = content_length(scope)
-            refused = None
+            response = None  # a refusal before the endpoint, if any: not recorded by the audit trail
             if length is not None and length > self.max_body_bytes:
-                refused = error_response(too_large(), path, rid)
-            elif self.throttle is not None:  # a 429 is not recorded by the audit trail (ratelimit.py)
-                refused = await self.throttle.refusal(scope)
-            if refused is not None:
-                response = refused
-            else:
+                response = error_response(too_large(), path, rid)
+            elif self.throttle is not None:
+                response = await self.throttle.refusal(scope)
+            if response is None:
                 refusals = authz.begin_request(self.runtime.settings.enforcement, scope)
                 request = Request(scope, limited_receive(receive, length, self.max_body_bytes))
                 try:

@@ -146,7 +146,8 @@ def decision(check: str, outcome: str) -> None:
 
 
 def request_observer(settings: Any) -> Observer | None:
-    """What http.RequestContext and front.LeanFront call once per request: metrics, the access log, both or none."""
+    """What http.RequestContext and front.LeanFront call once per request: metrics, the access
+    log, both or none."""
     from . import accesslog
 
     log_on = accesslog.enabled(settings)
